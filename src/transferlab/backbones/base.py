@@ -1,0 +1,69 @@
+"""What every backbone shares: an input stage, an ordered list of named steps, and forward passes that stop early."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+class Normalize(nn.Module):
+    """(x - mean) / std per channel; buffers are not saved, so state dicts stay torchvision's."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+
+    def forward(self, x):
+        return (x - self.mean) / self.std
+
+
+class Backbone(nn.Module):
+    """A network whose forward pass is ``steps()``, an ordered list of (stable layer name, module).
+
+    Subclasses build their modules under torchvision's (or the weights' own) attribute names, so official
+    state dicts load unchanged, and name each step once in ``steps()``. Inputs are pixels in 0..1; the first
+    step, ``input``, normalises them.
+    """
+
+    first_conv: str = ""  # dotted path of the first convolution (gray adaptation replaces it)
+    fc_layers: tuple[str, ...] = ()  # steps belonging to the fully connected classifier
+
+    def __init__(self, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)):
+        super().__init__()
+        self.input = Normalize(mean, std)
+
+    def steps(self) -> list[tuple[str, nn.Module]]:
+        raise NotImplementedError
+
+    def step_params(self, module: nn.Module) -> int:
+        """Parameters a step owns (for the per-layer table)."""
+        return sum(p.numel() for p in module.parameters())
+
+    def layer_names(self) -> list[str]:
+        return [name for name, _ in self.steps()]
+
+    def forward(self, x):
+        for _, module in self.steps():
+            x = module(x)
+        return x
+
+    def forward_layers(self, x, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Outputs of the named layers, computing only as deep as the deepest one."""
+        steps = self.steps()
+        names = [n for n, _ in steps]
+        unknown = [l for l in layers if l not in names]
+        if unknown:
+            raise KeyError(f"unknown layer {unknown[0]!r}; layers are: {', '.join(names)}")
+        wanted = set(layers)
+        last = max(names.index(l) for l in layers)
+        out = {}
+        for i in range(last + 1):
+            name, module = steps[i]
+            x = module(x)
+            if name in wanted:
+                # the next step may be an in-place ReLU that would overwrite this output
+                overwrite = i < last and getattr(steps[i + 1][1], "inplace", False)
+                out[name] = x.clone() if overwrite else x
+        return out

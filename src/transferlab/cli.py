@@ -1,0 +1,43 @@
+"""The ``transferlab`` command line: one sub-command per module, each registering its own arguments."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# sub-command name -> module under transferlab.commands exposing add_parser(subparsers) and run(args) -> int
+COMMANDS = {
+    "models": "models",
+    "inspect": "inspect",
+    "predict": "predict",
+    "activations": "activations",
+    "run": "run",
+    "cache": "cache",
+}
+
+
+class UserError(Exception):
+    """A problem with the user's input: printed as one line, exit status 2."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="transferlab", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    modules = {}
+    for name, module in COMMANDS.items():
+        modules[name] = importlib.import_module(f"transferlab.commands.{module}")
+        modules[name].add_parser(sub)
+    args = parser.parse_args(argv)
+    try:
+        return modules[args.command].run(args) or 0
+    except KeyboardInterrupt:
+        print("transferlab: interrupted (what was computed and cached is kept)", file=sys.stderr)
+        return 130
+    except (UserError, KeyError, ValueError, OSError, RuntimeError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+        print(f"transferlab {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

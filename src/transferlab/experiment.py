@@ -1,0 +1,133 @@
+"""One transfer-learning experiment: dataset → cached features → classifier → honest evaluation with provenance."""
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .classify import evaluate, fit_classifier, l2_normalize
+from .datasets import load_dataset, make_splits, parse_protocol
+from .features.cache import FeatureCache
+from .features.extract import Extractor
+from .registry import load_model
+
+
+@dataclass
+class RunConfig:
+    data: str
+    model: str = "vgg16"
+    weights: str = "auto"
+    layers: list[str] = field(default_factory=lambda: ["pool5"])
+    pool: str = "avg"
+    l2: bool = True
+    gray: str = "replicate"
+    resize: str = "crop"
+    classifier: str = "linear-svm"
+    C: float | str = 1.0
+    pca: int | None = None
+    standardize: bool = False
+    protocol: str = "fixed"
+    train_per_class: int = 100
+    limit_per_class: int | None = None
+    seed: int = 0
+    runtime: str = "eager"
+    batch_size: int = 16
+    workers: int | None = None
+    device: str = "cpu"
+    cache: str | None = None
+    strict: bool = False
+    progress: bool | None = None
+
+
+def library_versions() -> dict:
+    import PIL
+    import sklearn
+    import torch
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
+            "scikit-learn": sklearn.__version__, "pillow": PIL.__version__, "platform": platform.platform()}
+
+
+def extract_dataset(cfg: RunConfig, outputs: list[tuple[str, str]]):
+    """The dataset and its features for ``outputs`` (cached), with bad files reported (fatal with ``strict``)."""
+    dataset = load_dataset(cfg.data, cfg.limit_per_class)
+    model = load_model(cfg.model, cfg.weights, seed=cfg.seed)
+    extractor = Extractor(model, outputs, gray=cfg.gray, resize=cfg.resize, runtime=cfg.runtime,
+                          batch_size=cfg.batch_size, workers=cfg.workers, device=cfg.device,
+                          cache=FeatureCache(cfg.cache) if cfg.cache else None, progress=cfg.progress)
+    ext = extractor.extract(dataset.paths)
+    if ext.bad and cfg.strict:
+        path, reason = ext.bad[0]
+        raise ValueError(f"{path}: {reason} (--strict; {len(ext.bad)} bad files in all)")
+    labels = dataset.labels[ext.ok]
+    for side in ("train", "test", ""):
+        on_side = dataset.split[ext.ok] == side
+        present = set(labels[on_side]) if on_side.any() else None
+        missing = [c for i, c in enumerate(dataset.classes) if present is not None and i not in present]
+        if (dataset.split == side).any() and missing:
+            raise ValueError(f"class {missing[0]!r} has no readable image{' in ' + side if side else ''}")
+    return dataset, model, ext
+
+
+def assemble(ext, outputs, ok_rows: np.ndarray | slice, l2: bool) -> np.ndarray:
+    """Concatenate the outputs' features (each L2-normalised first when asked) for the given rows."""
+    blocks = [ext.features[o][ok_rows] for o in outputs]
+    return np.concatenate([l2_normalize(b) if l2 else b for b in blocks], axis=1)
+
+
+def run_experiment(cfg: RunConfig) -> dict:
+    """Run ``cfg`` and return the result record (accuracies, confusion, timings, provenance)."""
+    outputs = [(layer, cfg.pool) for layer in cfg.layers]
+    parse_protocol(cfg.protocol)
+    dataset, model, ext = extract_dataset(cfg, outputs)
+    x_all = assemble(ext, outputs, slice(None), cfg.l2)
+    y_all = dataset.labels[ext.ok]
+    splits = make_splits(y_all, dataset.split[ext.ok], cfg.protocol, cfg.train_per_class, cfg.seed)
+    runs = []
+    for sp in splits:
+        fit = fit_classifier(x_all[sp.train], y_all[sp.train], cfg.classifier, cfg.C, cfg.standardize, cfg.pca,
+                             cfg.seed)
+        ev = evaluate(fit["model"], x_all[sp.test], y_all[sp.test], dataset.classes)
+        ev.pop("predictions")
+        runs.append({"seed": sp.seed, "train_images": int(len(sp.train)), "test_images": int(len(sp.test)),
+                     "C": fit["C"], "cv": fit["cv"], "fit_seconds": round(fit["fit_seconds"], 3), **ev})
+    accs = np.array([r["accuracy"] for r in runs])
+    result = {
+        "accuracy": float(accs.mean()),
+        "accuracy_std": float(accs.std(ddof=1)) if len(accs) > 1 else 0.0,
+        "mean_class_accuracy": float(np.mean([r["mean_class_accuracy"] for r in runs])),
+        "feature_dim": int(x_all.shape[1]),
+        "classes": dataset.classes,
+        "runs": runs,
+        "extraction": {"seconds": round(ext.seconds, 2), "computed_images": ext.computed,
+                       "cached_images": ext.cached, "images_per_s": round(ext.images_per_s, 2),
+                       "bad_files": [{"path": p, "reason": r} for p, r in ext.bad]},
+        "provenance": {
+            **model.provenance(), "label": model.label(), "layers": cfg.layers, "pool": cfg.pool, "l2": cfg.l2,
+            "gray": cfg.gray, "resize": cfg.resize, "runtime": cfg.runtime,
+            "feature_specs": [ext.specs[o] for o in outputs],
+            "classifier": cfg.classifier, "C": cfg.C, "pca": cfg.pca, "standardize": cfg.standardize,
+            "protocol": cfg.protocol, "train_per_class": cfg.train_per_class,
+            "limit_per_class": cfg.limit_per_class, "seed": cfg.seed, "dataset": dataset.describe(),
+            "versions": library_versions(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "config": asdict(cfg),
+        },
+    }
+    return result
+
+
+def save_result(result: dict, out: Path) -> Path:
+    """``result.json`` and ``confusion.png`` (of the first split) in ``out``."""
+    from .confusion import confusion_figure
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "result.json").write_text(json.dumps(result, indent=2, default=str))
+    confusion_figure(np.array(result["runs"][0]["confusion_matrix"]), result["classes"],
+                     title=f"{result['provenance']['label']} · {'+'.join(result['provenance']['layers'])} "
+                           f"{result['provenance']['pool']} · acc {result['runs'][0]['accuracy']:.3f}",
+                     path=out / "confusion.png")
+    return out / "result.json"

@@ -1,0 +1,42 @@
+"""Real sample photos shipped with scikit-image and scikit-learn, written as files so the CLI can read them."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .weights.sources import cache_dir
+
+# name -> (package, loader argument): skimage.data.<name>() or sklearn's load_sample_image(<file>)
+SAMPLES = {"chelsea": ("skimage", "chelsea"), "coffee": ("skimage", "coffee"),
+           "astronaut": ("skimage", "astronaut"), "rocket": ("skimage", "rocket"),
+           "china": ("sklearn", "china.jpg"), "flower": ("sklearn", "flower.jpg")}
+
+
+def sample_array(name: str) -> np.ndarray:
+    """The RGB uint8 array of sample ``name``."""
+    package, arg = SAMPLES[name]
+    if package == "sklearn":
+        from sklearn.datasets import load_sample_image
+        return load_sample_image(arg)
+    try:
+        from skimage import data
+    except ImportError:
+        raise RuntimeError("the sample photos need scikit-image: pip install 'transferlab[samples]'") from None
+    return getattr(data, arg)()
+
+
+def sample_paths(folder: str | Path | None = None) -> list[Path]:
+    """PNG files of every sample in ``folder`` (default: transferlab's cache), written on first use."""
+    folder = Path(folder) if folder else cache_dir() / "samples"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in SAMPLES:
+        path = folder / f"{name}.png"
+        if not path.exists():
+            tmp = path.with_suffix(".part.png")
+            Image.fromarray(sample_array(name)).save(tmp)
+            tmp.replace(path)
+        paths.append(path)
+    return paths
