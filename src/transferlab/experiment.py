@@ -92,7 +92,10 @@ def run_experiment(cfg: RunConfig) -> dict:
         fit = fit_classifier(x_all[sp.train], y_all[sp.train], cfg.classifier, cfg.C, cfg.standardize, cfg.pca,
                              cfg.seed)
         ev = evaluate(fit["model"], x_all[sp.test], y_all[sp.test], dataset.classes)
-        ev.pop("predictions")
+        pred = ev.pop("predictions")
+        paths = [str(dataset.paths[ext.ok[i]]) for i in sp.test]
+        ev["misclassified"] = [{"path": p, "true": dataset.classes[t], "predicted": dataset.classes[q]}
+                               for p, t, q in zip(paths, y_all[sp.test], pred) if t != q]
         runs.append({"seed": sp.seed, "train_images": int(len(sp.train)), "test_images": int(len(sp.test)),
                      "C": fit["C"], "cv": fit["cv"], "fit_seconds": round(fit["fit_seconds"], 3), **ev})
     accs = np.array([r["accuracy"] for r in runs])
