@@ -13,6 +13,8 @@ COMMANDS = {
     "activations": "activations",
     "run": "run",
     "cache": "cache",
+    "extract": "extract",
+    "study": "study",
 }
 
 

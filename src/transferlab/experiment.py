@@ -79,6 +79,25 @@ def assemble(ext, outputs, ok_rows: np.ndarray | slice, l2: bool) -> np.ndarray:
     return np.concatenate([l2_normalize(b) if l2 else b for b in blocks], axis=1)
 
 
+def fit_and_evaluate(x_all: np.ndarray, y_all: np.ndarray, splits, classes: list[str], paths: list[str],
+                     classifier: str = "linear-svm", C: float | str = 1.0, standardize: bool = False,
+                     pca: int | None = None, seed: int = 0) -> dict:
+    """Fit on each split's training rows only, evaluate on its test rows; mean ± std over splits."""
+    runs = []
+    for sp in splits:
+        fit = fit_classifier(x_all[sp.train], y_all[sp.train], classifier, C, standardize, pca, seed)
+        ev = evaluate(fit["model"], x_all[sp.test], y_all[sp.test], classes)
+        pred = ev.pop("predictions")
+        ev["misclassified"] = [{"path": paths[i], "true": classes[t], "predicted": classes[q]}
+                               for i, t, q in zip(sp.test, y_all[sp.test], pred) if t != q]
+        runs.append({"seed": sp.seed, "train_images": int(len(sp.train)), "test_images": int(len(sp.test)),
+                     "C": fit["C"], "cv": fit["cv"], "fit_seconds": round(fit["fit_seconds"], 3), **ev})
+    accs = np.array([r["accuracy"] for r in runs])
+    return {"accuracy": float(accs.mean()), "accuracy_std": float(accs.std(ddof=1)) if len(accs) > 1 else 0.0,
+            "mean_class_accuracy": float(np.mean([r["mean_class_accuracy"] for r in runs])),
+            "fit_seconds": float(np.mean([r["fit_seconds"] for r in runs])), "runs": runs}
+
+
 def run_experiment(cfg: RunConfig) -> dict:
     """Run ``cfg`` and return the result record (accuracies, confusion, timings, provenance)."""
     outputs = [(layer, cfg.pool) for layer in cfg.layers]
@@ -87,28 +106,13 @@ def run_experiment(cfg: RunConfig) -> dict:
     x_all = assemble(ext, outputs, slice(None), cfg.l2)
     y_all = dataset.labels[ext.ok]
     splits = make_splits(y_all, dataset.split[ext.ok], cfg.protocol, cfg.train_per_class, cfg.seed)
-    runs = []
-    for sp in splits:
-        fit = fit_classifier(x_all[sp.train], y_all[sp.train], cfg.classifier, cfg.C, cfg.standardize, cfg.pca,
-                             cfg.seed)
-        ev = evaluate(fit["model"], x_all[sp.test], y_all[sp.test], dataset.classes)
-        pred = ev.pop("predictions")
-        paths = [str(dataset.paths[ext.ok[i]]) for i in sp.test]
-        ev["misclassified"] = [{"path": p, "true": dataset.classes[t], "predicted": dataset.classes[q]}
-                               for p, t, q in zip(paths, y_all[sp.test], pred) if t != q]
-        runs.append({"seed": sp.seed, "train_images": int(len(sp.train)), "test_images": int(len(sp.test)),
-                     "C": fit["C"], "cv": fit["cv"], "fit_seconds": round(fit["fit_seconds"], 3), **ev})
-    accs = np.array([r["accuracy"] for r in runs])
-    result = {
-        "accuracy": float(accs.mean()),
-        "accuracy_std": float(accs.std(ddof=1)) if len(accs) > 1 else 0.0,
-        "mean_class_accuracy": float(np.mean([r["mean_class_accuracy"] for r in runs])),
+    scores = fit_and_evaluate(x_all, y_all, splits, dataset.classes, [str(dataset.paths[i]) for i in ext.ok],
+                              cfg.classifier, cfg.C, cfg.standardize, cfg.pca, cfg.seed)
+    return {
+        **scores,
         "feature_dim": int(x_all.shape[1]),
         "classes": dataset.classes,
-        "runs": runs,
-        "extraction": {"seconds": round(ext.seconds, 2), "computed_images": ext.computed,
-                       "cached_images": ext.cached, "images_per_s": round(ext.images_per_s, 2),
-                       "bad_files": [{"path": p, "reason": r} for p, r in ext.bad]},
+        "extraction": extraction_record(ext),
         "provenance": {
             **model.provenance(), "label": model.label(), "layers": cfg.layers, "pool": cfg.pool, "l2": cfg.l2,
             "gray": cfg.gray, "resize": cfg.resize, "runtime": cfg.runtime,
@@ -120,7 +124,12 @@ def run_experiment(cfg: RunConfig) -> dict:
             "config": asdict(cfg),
         },
     }
-    return result
+
+
+def extraction_record(ext) -> dict:
+    return {"seconds": round(ext.seconds, 2), "computed_images": ext.computed, "cached_images": ext.cached,
+            "images_per_s": round(ext.images_per_s, 2),
+            "bad_files": [{"path": p, "reason": r} for p, r in ext.bad]}
 
 
 def save_result(result: dict, out: Path) -> Path:

@@ -1,0 +1,389 @@
+"""The practical's studies: one question each, answered by measured tables and a figure (all through the cache)."""
+from __future__ import annotations
+
+import itertools
+import json
+import shlex
+import sys
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from .classify import C_GRID, CLASSIFIERS  # noqa: E402
+from .datasets import make_splits  # noqa: E402
+from .experiment import RunConfig, assemble, extract_dataset, fit_and_evaluate, library_versions  # noqa: E402
+from .features.gray import GRAY_MODES, apply_gray  # noqa: E402
+from .images import load_image  # noqa: E402
+from .registry import MODELS, load_model  # noqa: E402
+
+QUESTIONS = {
+    "layers": "What is the impact of the layer at which features are extracted? (Q8)",
+    "pooling": "How should a convolutional map become a vector, and is L2 normalisation useful? (Part 3)",
+    "gray": "15 Scene is grayscale but VGG16 wants RGB: how to get around it? (Q9)",
+    "C": "How to choose the SVM's C — on the training set only? (Part 3)",
+    "classifiers": "Which classifier on top of the features? (Part 3)",
+    "pca": "Does dimensionality reduction (PCA) before the SVM help? (Part 3)",
+    "backbones": "Other pretrained networks, and their combination? (Part 3)",
+    "protocol": "Fixed split versus the literature's random 100-per-class protocol",
+    "pretraining": "Why not train VGG16 directly, and what does ImageNet pre-training bring? (Q5, Q6)",
+}
+
+
+class _Features:
+    """A dataset's features for several outputs of one backbone, with the splits and paths to evaluate on."""
+
+    def __init__(self, cfg: RunConfig, outputs):
+        self.cfg, self.outputs = cfg, list(outputs)
+        self.dataset, self.model, self.ext = extract_dataset(cfg, self.outputs)
+        self.y = self.dataset.labels[self.ext.ok]
+        self.splits = make_splits(self.y, self.dataset.split[self.ext.ok], cfg.protocol, cfg.train_per_class,
+                                  cfg.seed)
+        self.paths = [str(self.dataset.paths[i]) for i in self.ext.ok]
+
+    def x(self, outputs=None, l2=None):
+        return assemble(self.ext, outputs or self.outputs, slice(None), self.cfg.l2 if l2 is None else l2)
+
+    def score(self, x, **kw) -> dict:
+        args = dict(classifier=self.cfg.classifier, C=self.cfg.C, standardize=self.cfg.standardize,
+                    pca=self.cfg.pca, seed=self.cfg.seed) | kw
+        r = fit_and_evaluate(x, self.y, self.splits, self.dataset.classes, self.paths, **args)
+        return {"accuracy": round(r["accuracy"], 4), "accuracy_std": round(r["accuracy_std"], 4),
+                "fit_seconds": round(r["fit_seconds"], 3), "runs": r["runs"]}
+
+
+def _forward_ms(model, layers, size: int, batch: int = 8) -> dict[str, float]:
+    """Milliseconds per image to compute up to each layer (median of 3, batch of ``batch``)."""
+    x = torch.rand(batch, 3, size, size)
+    out = {}
+    with torch.inference_mode():
+        for layer in layers:
+            times = []
+            for _ in range(3):
+                t0 = time.perf_counter()
+                model.net.forward_layers(x, [layer])
+                times.append(time.perf_counter() - t0)
+            out[layer] = round(1000 * float(np.median(times)) / batch, 2)
+    return out
+
+
+def study_layer_names(model) -> list[str]:
+    """Pool and ReLU outputs (VGG, AlexNet), fc8 when pretrained; blocks and head (EfficientNet)."""
+    prefixes = ("pool", "relu", "fc8", "stem", "block", "head", "avgpool")
+    names = [n for n in model.usable_layers() if n.startswith(prefixes)]
+    if any(n.startswith("pool") for n in names):
+        names = [n for n in names if n != "avgpool"]
+    return names
+
+
+def layers(cfg: RunConfig) -> dict:
+    model = load_model(cfg.model, cfg.weights, cfg.seed)
+    names = study_layer_names(model)
+    f = _Features(cfg, [(n, cfg.pool) for n in names])
+    ms = _forward_ms(model, names, model.preprocess.crop)
+    rows = []
+    for o in f.outputs:
+        s = f.score(f.x([o]))
+        rows.append({"layer": o[0], "dim": int(f.ext.features[o].shape[1]), "accuracy": s["accuracy"],
+                     "ms_per_image": ms[o[0]], "fit_seconds": s["fit_seconds"]})
+    top = [r["layer"] for r in sorted(rows, key=lambda r: -r["accuracy"])[:5]]
+    combos = []
+    for k in (2, 3):
+        for combo in itertools.combinations(top, k):
+            s = f.score(f.x([(n, cfg.pool) for n in combo]))
+            combos.append({"layers": "+".join(combo), "accuracy": s["accuracy"], "fit_seconds": s["fit_seconds"]})
+    combos.sort(key=lambda r: -r["accuracy"])
+    best = max(rows, key=lambda r: r["accuracy"])
+    notes = [f"best single layer: {best['layer']} ({best['accuracy']:.4f}, {best['dim']} dims)",
+             f"best concatenation of 2–3 of the top-5 layers: {combos[0]['layers']} ({combos[0]['accuracy']:.4f})"]
+    if not model.pretrained or model.covers != model.net.layer_names()[-1]:
+        notes.append(f"{model.label()}: layers past {model.covers} are not pretrained and were not studied")
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(10, 6.5), sharex=True)
+    xs = np.arange(len(rows))
+    a1.plot(xs, [r["accuracy"] for r in rows], "o-", label="test accuracy")
+    a1.set_ylabel("test accuracy")
+    a1.grid(alpha=0.3)
+    a1.set_title(f"{model.label()} · {cfg.pool} pooling{' + L2' if cfg.l2 else ''} · {cfg.classifier}", fontsize=9)
+    a1.legend(loc="lower right")
+    a2.bar(xs, [r["ms_per_image"] for r in rows], color="tab:gray", label="forward cost up to the layer")
+    a2.set_ylabel("ms per image")
+    a2b = a2.twinx()
+    a2b.plot(xs, [r["dim"] for r in rows], "s--", color="tab:orange", label="feature dimension")
+    a2b.set_yscale("log")
+    a2b.set_ylabel("feature dimension")
+    a2.set_xticks(xs, [r["layer"] for r in rows], rotation=60, ha="right", fontsize=8)
+    a2.legend(loc="upper left", fontsize=8)
+    a2b.legend(loc="upper right", fontsize=8)
+    return _record("layers", cfg, f, ["layer", "dim", "accuracy", "ms_per_image", "fit_seconds"], rows, best,
+                   notes, fig, extra={"combinations": combos})
+
+
+def pooling(cfg: RunConfig) -> dict:
+    pools = ["avg", "max", "avgmax", "spp:1,2,4", "flatten"]
+    outputs = [(layer, p) for layer in cfg.layers for p in pools]
+    f = _Features(cfg, outputs)
+    rows = []
+    for o in outputs:
+        for l2 in (True, False):
+            s = f.score(f.x([o], l2=l2))
+            rows.append({"layer": o[0], "pool": o[1], "l2": l2, "dim": int(f.ext.features[o].shape[1]),
+                         "accuracy": s["accuracy"], "fit_seconds": s["fit_seconds"]})
+    best = max(rows, key=lambda r: r["accuracy"])
+    gain = np.mean([a["accuracy"] - b["accuracy"] for a, b in zip(rows[::2], rows[1::2])])
+    notes = [f"best: {best['layer']} {best['pool']}{' + L2' if best['l2'] else ''} ({best['accuracy']:.4f})",
+             f"L2 normalisation changes accuracy by {gain:+.4f} on average over poolings"]
+    fig, ax = plt.subplots(figsize=(9, 4))
+    labels = [f"{o[0]} {o[1]}" for o in outputs]
+    xs = np.arange(len(outputs))
+    ax.bar(xs - 0.2, [r["accuracy"] for r in rows if r["l2"]], 0.4, label="with L2")
+    ax.bar(xs + 0.2, [r["accuracy"] for r in rows if not r["l2"]], 0.4, label="without L2")
+    ax.set_xticks(xs, labels, rotation=30, ha="right")
+    ax.set_ylabel("test accuracy")
+    ax.set_ylim(max(0, min(r["accuracy"] for r in rows) - 0.05), 1)
+    ax.legend()
+    ax.set_title(f"{f.model.label()} · {cfg.classifier}", fontsize=9)
+    return _record("pooling", cfg, f, ["layer", "pool", "l2", "dim", "accuracy", "fit_seconds"], rows, best, notes,
+                   fig)
+
+
+def _conv1_scale(cfg: RunConfig, mode: str, paths) -> float:
+    """Mean |first-convolution output| over a few images under a gray mode (its effect on activation scale)."""
+    model = load_model(cfg.model, cfg.weights, cfg.seed)
+    channels = apply_gray(model.net, mode)
+    first = model.net.layer_names()[1]
+    x = torch.stack([model.preprocess.pixels(load_image(p), channels) for p in paths])
+    with torch.inference_mode():
+        return float(model.net.forward_layers(x, [first])[first].abs().mean())
+
+
+def gray(cfg: RunConfig) -> dict:
+    rows, feats, f = [], {}, None
+    for mode in GRAY_MODES:
+        f = _Features(replace(cfg, gray=mode), [(layer, cfg.pool) for layer in cfg.layers])
+        s = f.score(f.x())
+        feats[mode] = f.x(l2=False)
+        rows.append({"gray": mode, "accuracy": s["accuracy"], "conv1_mean_abs": _conv1_scale(cfg, mode, f.paths[:8])})
+    ref = feats["replicate"]
+    for r in rows:
+        r["conv1_scale_vs_replicate"] = round(r["conv1_mean_abs"] / rows[0]["conv1_mean_abs"], 4)
+        r["max_rel_diff_vs_replicate"] = float(np.abs(feats[r["gray"]] - ref).max() / np.abs(ref).max())
+        r["conv1_mean_abs"] = round(r["conv1_mean_abs"], 4)
+    best = max(rows, key=lambda r: r["accuracy"])
+    notes = [f"conv1-sum reproduces replicate: max relative feature difference "
+             f"{rows[2]['max_rel_diff_vs_replicate']:.2e}",
+             f"conv1-mean scales first-layer activations by {rows[1]['conv1_scale_vs_replicate']:.3f} "
+             f"(kernels averaged instead of summed) and changes accuracy by "
+             f"{rows[1]['accuracy'] - rows[0]['accuracy']:+.4f}"]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
+    a1.bar([r["gray"] for r in rows], [r["accuracy"] for r in rows], color=["tab:blue", "tab:orange", "tab:green"])
+    a1.set_ylabel("test accuracy")
+    a1.set_ylim(max(0, min(r["accuracy"] for r in rows) - 0.05), 1)
+    a2.bar([r["gray"] for r in rows], [r["conv1_mean_abs"] for r in rows], color=["tab:blue", "tab:orange", "tab:green"])
+    a2.set_ylabel("mean |conv1 output|")
+    fig.suptitle(f"{f.model.name} · {'+'.join(cfg.layers)} {cfg.pool}", fontsize=9)
+    return _record("gray", cfg, f, ["gray", "accuracy", "conv1_mean_abs", "conv1_scale_vs_replicate",
+                                    "max_rel_diff_vs_replicate"], rows, best, notes, fig)
+
+
+def c_study(cfg: RunConfig) -> dict:
+    f = _Features(cfg, [(layer, cfg.pool) for layer in cfg.layers])
+    x = f.x()
+    cv = f.score(x, C="auto")
+    chosen = cv["runs"][0]["C"]
+    cv_acc = dict(zip(cv["runs"][0]["cv"]["grid"], cv["runs"][0]["cv"]["mean_cv_accuracy"]))
+    rows = [{"C": c, "cv_accuracy_on_train": cv_acc[c], "test_accuracy": f.score(x, C=c)["accuracy"],
+             "chosen_by_cv": c == chosen} for c in C_GRID]
+    best = next(r for r in rows if r["chosen_by_cv"])
+    oracle = max(rows, key=lambda r: r["test_accuracy"])
+    notes = [f"5-fold CV on the training set chose C={chosen} (test accuracy {best['test_accuracy']:.4f}); the "
+             f"best C in hindsight on the test set would be {oracle['C']} ({oracle['test_accuracy']:.4f}) — "
+             "choosing it that way would be cheating"]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.semilogx(C_GRID, [r["cv_accuracy_on_train"] for r in rows], "o-", label="5-fold CV accuracy (train only)")
+    ax.semilogx(C_GRID, [r["test_accuracy"] for r in rows], "s--", label="test accuracy (reported only)")
+    ax.axvline(chosen, color="k", ls=":", label=f"chosen by CV: C={chosen}")
+    ax.set_xlabel("C")
+    ax.set_ylabel("accuracy")
+    ax.legend()
+    ax.set_title(f"{f.model.label()} · {'+'.join(cfg.layers)} {cfg.pool} · {cfg.classifier}", fontsize=9)
+    return _record("C", cfg, f, ["C", "cv_accuracy_on_train", "test_accuracy", "chosen_by_cv"], rows, best, notes,
+                   fig)
+
+
+def classifiers(cfg: RunConfig) -> dict:
+    f = _Features(cfg, [(layer, cfg.pool) for layer in cfg.layers])
+    x = f.x()
+    rows = []
+    for name in CLASSIFIERS:
+        s = f.score(x, classifier=name)
+        rows.append({"classifier": name, "accuracy": s["accuracy"], "fit_seconds": s["fit_seconds"],
+                     "predict_seconds": round(s["runs"][0]["predict_seconds"], 3)})
+    best = max(rows, key=lambda r: r["accuracy"])
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.bar([r["classifier"] for r in rows], [r["accuracy"] for r in rows])
+    for i, r in enumerate(rows):
+        ax.text(i, r["accuracy"], f"{r['accuracy']:.3f}\n{r['fit_seconds']:.1f}s fit", ha="center", va="bottom",
+                fontsize=8)
+    ax.set_ylabel("test accuracy")
+    ax.set_ylim(max(0, min(r["accuracy"] for r in rows) - 0.1), 1.02)
+    ax.set_title(f"{f.model.label()} · {'+'.join(cfg.layers)} {cfg.pool} · C={cfg.C}", fontsize=9)
+    return _record("classifiers", cfg, f, ["classifier", "accuracy", "fit_seconds", "predict_seconds"], rows, best,
+                   [f"best: {best['classifier']} ({best['accuracy']:.4f})"], fig)
+
+
+def pca(cfg: RunConfig) -> dict:
+    f = _Features(cfg, [(layer, cfg.pool) for layer in cfg.layers])
+    x = f.x()
+    limit = min(len(f.splits[0].train), x.shape[1])
+    dims = [d for d in (8, 16, 32, 64, 128, 256, 512) if d < limit] + [None]
+    rows = []
+    for d in dims:
+        s = f.score(x, pca=d)
+        rows.append({"pca_dims": d or int(x.shape[1]), "pca": d is not None, "accuracy": s["accuracy"],
+                     "fit_seconds": s["fit_seconds"]})
+    best = max(rows, key=lambda r: r["accuracy"])
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.semilogx([r["pca_dims"] for r in rows], [r["accuracy"] for r in rows], "o-", base=2)
+    ax.set_xlabel("dimensions after PCA (last point: no PCA)")
+    ax.set_ylabel("test accuracy")
+    ax2 = ax.twinx()
+    ax2.semilogx([r["pca_dims"] for r in rows], [r["fit_seconds"] for r in rows], "s--", color="tab:gray", base=2)
+    ax2.set_ylabel("fit seconds", color="tab:gray")
+    ax.set_title(f"{f.model.label()} · {'+'.join(cfg.layers)} {cfg.pool} · {cfg.classifier}", fontsize=9)
+    return _record("pca", cfg, f, ["pca_dims", "pca", "accuracy", "fit_seconds"], rows, best,
+                   [f"best: {best['pca_dims']} dims ({best['accuracy']:.4f})"], fig)
+
+
+def default_backbones() -> list[tuple[str, str, list[str]]]:
+    """(model, weights tag, layers) for every backbone whose weights this machine has or can install."""
+    out = []
+    for name, layers_ in (("vgg16", ["pool4", "pool5"]), ("alexnet", ["pool5"]), ("efficientnet_lite0", ["avgpool"]),
+                          ("efficientnet_lite1", ["avgpool"]), ("efficientnet_lite2", ["avgpool"])):
+        for w in MODELS[name].weights:
+            if w.availability() in ("cached", "installable"):
+                out.append((name, w.tag, layers_))
+                break
+    return out
+
+
+def backbones(cfg: RunConfig) -> dict:
+    rows, parts, f = [], {}, None
+    for name, tag, layer_list in default_backbones():
+        f = _Features(replace(cfg, model=name, weights=tag, layers=layer_list), [(l, cfg.pool) for l in layer_list])
+        for o in f.outputs:
+            parts[f"{name}:{o[0]}"] = (f, o)
+            s = f.score(f.x([o]))
+            rows.append({"features": f"{name}:{o[0]}", "weights": f.model.label(), "dim": int(f.ext.features[o].shape[1]),
+                         "accuracy": s["accuracy"], "images_per_s": round(f.ext.images_per_s, 2)})
+    ok = set.intersection(*[set(p[0].paths) for p in parts.values()])
+
+    def block(key):
+        fe, o = parts[key]
+        keep = np.array([p in ok for p in fe.paths])
+        return assemble(fe.ext, [o], keep, True), fe.y[keep]
+
+    ranked = [r["features"] for r in sorted(rows, key=lambda r: -r["accuracy"])]
+    combos = [ranked[:k] for k in range(2, len(ranked) + 1)]
+    combos += [list(c) for c in itertools.combinations(ranked[:4], 2) if list(c) not in combos]
+    f0 = parts[ranked[0]][0]
+    keep0 = np.array([p in ok for p in f0.paths])
+    y = f0.y[keep0]
+    splits = make_splits(y, f0.dataset.split[f0.ext.ok][keep0], cfg.protocol, cfg.train_per_class, cfg.seed)
+    paths = [p for p in f0.paths if p in ok]
+    for combo in combos:
+        x = np.concatenate([block(k)[0] for k in combo], axis=1)
+        s = fit_and_evaluate(x, y, splits, f0.dataset.classes, paths, cfg.classifier, cfg.C, cfg.standardize,
+                             cfg.pca, cfg.seed)
+        rows.append({"features": " + ".join(combo), "weights": "concatenation (each L2-normalised)",
+                     "dim": int(x.shape[1]), "accuracy": round(s["accuracy"], 4), "images_per_s": None})
+    best = max(rows, key=lambda r: r["accuracy"])
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(rows) + 1.5))
+    ax.barh(range(len(rows)), [r["accuracy"] for r in rows], color=["tab:blue" if r["images_per_s"] else "tab:green"
+                                                                     for r in rows])
+    ax.set_yticks(range(len(rows)), [r["features"] for r in rows], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(max(0, min(r["accuracy"] for r in rows) - 0.05), 1)
+    ax.set_xlabel("test accuracy (blue: one backbone, green: concatenations)")
+    for i, r in enumerate(rows):
+        ax.text(r["accuracy"], i, f" {r['accuracy']:.3f}", va="center", fontsize=8)
+    return _record("backbones", cfg, f0, ["features", "weights", "dim", "accuracy", "images_per_s"], rows, best,
+                   [f"best: {best['features']} ({best['accuracy']:.4f})"], fig)
+
+
+def protocol(cfg: RunConfig) -> dict:
+    rows, f = [], None
+    for proto in ("fixed", "random:10"):
+        f = _Features(replace(cfg, protocol=proto), [(layer, cfg.pool) for layer in cfg.layers])
+        s = f.score(f.x())
+        rows.append({"protocol": proto, "splits": len(s["runs"]), "train_images": s["runs"][0]["train_images"],
+                     "test_images": s["runs"][0]["test_images"], "accuracy": s["accuracy"],
+                     "accuracy_std": s["accuracy_std"]})
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.bar([r["protocol"] for r in rows], [r["accuracy"] for r in rows], yerr=[r["accuracy_std"] for r in rows],
+           capsize=6)
+    ax.set_ylabel("test accuracy (mean ± std over splits)")
+    ax.set_ylim(max(0, min(r["accuracy"] for r in rows) - 0.1), 1)
+    ax.set_title(f"{f.model.label()} · {'+'.join(cfg.layers)} {cfg.pool}", fontsize=9)
+    best = max(rows, key=lambda r: r["accuracy"])
+    notes = [f"random:10 (100 per class pooled from train+test): {rows[1]['accuracy']:.4f} ± "
+             f"{rows[1]['accuracy_std']:.4f}; fixed split: {rows[0]['accuracy']:.4f}"]
+    return _record("protocol", cfg, f, ["protocol", "splits", "train_images", "test_images", "accuracy",
+                                        "accuracy_std"], rows, best, notes, fig)
+
+
+def pretraining(cfg: RunConfig) -> dict:
+    rows, f = [], None
+    for tag in (cfg.weights, "none"):
+        f = _Features(replace(cfg, weights=tag), [(layer, cfg.pool) for layer in cfg.layers])
+        s = f.score(f.x())
+        rows.append({"weights": f.model.label(), "pretrained": f.model.pretrained, "accuracy": s["accuracy"]})
+    params = sum(p.numel() for p in f.model.net.parameters())
+    n_train = len(f.splits[0].train)
+    notes = [f"ImageNet pre-training: {rows[0]['accuracy']:.4f} vs random weights {rows[1]['accuracy']:.4f} "
+             f"at the same layer with the same classifier",
+             f"{f.model.name} has {params:,} parameters against {n_train} training images "
+             f"({params / n_train:,.0f} parameters per image): training it from scratch would overfit"]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.bar(["ImageNet-pretrained", "random weights"], [r["accuracy"] for r in rows], color=["tab:blue", "tab:red"])
+    ax.axhline(1 / len(f.dataset.classes), color="k", ls=":", label="chance")
+    ax.set_ylabel("test accuracy")
+    ax.legend()
+    ax.set_title(f"{f.model.name} · {'+'.join(cfg.layers)} {cfg.pool} · {cfg.classifier}", fontsize=9)
+    return _record("pretraining", cfg, f, ["weights", "pretrained", "accuracy"], rows, rows[0], notes, fig)
+
+
+STUDIES = {"layers": layers, "pooling": pooling, "gray": gray, "C": c_study, "classifiers": classifiers,
+           "pca": pca, "backbones": backbones, "protocol": protocol, "pretraining": pretraining}
+
+
+def _record(name, cfg, f, columns, rows, best, notes, fig, extra=None) -> dict:
+    return {"study": name, "question": QUESTIONS[name], "columns": columns, "rows": rows, "best": best,
+            "notes": notes, **(extra or {}), "_figure": fig,
+            "provenance": {**f.model.provenance(), "label": f.model.label(), "dataset": f.dataset.describe(),
+                           "protocol": cfg.protocol, "classifier": cfg.classifier, "C": cfg.C, "l2": cfg.l2,
+                           "seed": cfg.seed, "config": asdict(cfg), "versions": library_versions(),
+                           "date": time.strftime("%Y-%m-%d %H:%M:%S")}}
+
+
+def run_study(name: str, cfg: RunConfig, out: Path) -> dict:
+    """Run study ``name`` and save ``study.json`` and ``study.png`` in ``out``."""
+    if name not in STUDIES:
+        raise KeyError(f"unknown study {name!r}; choose one of {', '.join(STUDIES)}")
+    record = STUDIES[name](cfg)
+    fig = record.pop("_figure")
+    out.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(out / "study.png", dpi=110)
+    plt.close(fig)
+    record["figure"] = "study.png"
+    record["command"] = "transferlab " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
+    for r in record["rows"]:
+        r.pop("runs", None)
+    (out / "study.json").write_text(json.dumps(record, indent=2, default=str))
+    return record
