@@ -27,16 +27,24 @@ def sample_array(name: str) -> np.ndarray:
     return getattr(data, arg)()
 
 
+def sample_path(name: str, folder: str | Path | None = None) -> Path:
+    """The PNG file of sample ``name`` in ``folder`` (default: transferlab's cache), written on first use."""
+    if name not in SAMPLES:
+        raise KeyError(f"unknown sample {name!r}; samples: {', '.join(SAMPLES)}")
+    path = (Path(folder) if folder else cache_dir() / "samples") / f"{name}.png"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".part.png")
+        Image.fromarray(sample_array(name)).save(tmp)
+        tmp.replace(path)
+    return path
+
+
 def sample_paths(folder: str | Path | None = None) -> list[Path]:
-    """PNG files of every sample in ``folder`` (default: transferlab's cache), written on first use."""
-    folder = Path(folder) if folder else cache_dir() / "samples"
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name in SAMPLES:
-        path = folder / f"{name}.png"
-        if not path.exists():
-            tmp = path.with_suffix(".part.png")
-            Image.fromarray(sample_array(name)).save(tmp)
-            tmp.replace(path)
-        paths.append(path)
-    return paths
+    """The files of every sample, in the order of :data:`SAMPLES`."""
+    return [sample_path(name, folder) for name in SAMPLES]
+
+
+def resolve(arg: str) -> Path:
+    """An image argument: ``sample:NAME`` is that sample's file, anything else a path."""
+    return sample_path(arg.removeprefix("sample:")) if arg.startswith("sample:") else Path(arg)
