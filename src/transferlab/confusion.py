@@ -3,11 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from .figures import new_figure, save
 
 
 def most_confused(cm: np.ndarray, classes: list[str], k: int = 5) -> list[dict]:
@@ -30,7 +28,8 @@ def confusion_figure(cm: np.ndarray, classes: list[str], title: str, path: Path)
     cm = np.asarray(cm)
     rates = cm / np.maximum(cm.sum(1, keepdims=True), 1)
     n = len(classes)
-    fig, ax = plt.subplots(figsize=(max(6, 0.55 * n + 3), max(5, 0.5 * n + 2)))
+    fig = new_figure(max(6, 0.55 * n + 3), max(5, 0.5 * n + 2))
+    ax = fig.subplots()
     im = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(n), classes, rotation=60, ha="right", fontsize=8)
     ax.set_yticks(range(n), [f"{c} ({rates[i, i]:.0%})" for i, c in enumerate(classes)], fontsize=8)
@@ -43,7 +42,4 @@ def confusion_figure(cm: np.ndarray, classes: list[str], title: str, path: Path)
                         color="white" if rates[i, j] > 0.5 else "black")
     fig.colorbar(im, ax=ax, fraction=0.04, label="share of the true class")
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path)

@@ -9,19 +9,16 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from .classify import C_GRID, CLASSIFIERS  # noqa: E402
-from .datasets import make_splits  # noqa: E402
-from .experiment import RunConfig, assemble, extract_dataset, fit_and_evaluate, library_versions  # noqa: E402
-from .features.gray import GRAY_MODES, apply_gray  # noqa: E402
-from .images import load_image  # noqa: E402
-from .registry import MODELS, load_model  # noqa: E402
+from .classify import C_GRID, CLASSIFIERS
+from .datasets import make_splits
+from .experiment import RunConfig, assemble, extract_dataset, fit_and_evaluate, library_versions
+from .features.gray import GRAY_MODES, apply_gray
+from .figures import new_figure, save
+from .images import load_image
+from .registry import MODELS, load_model
 
 QUESTIONS = {
     "layers": "What is the impact of the layer at which features are extracted? (Q8)",
@@ -104,7 +101,8 @@ def layers(cfg: RunConfig) -> dict:
              f"best concatenation of 2–3 of the top-5 layers: {combos[0]['layers']} ({combos[0]['accuracy']:.4f})"]
     if not model.pretrained or model.covers != model.net.layer_names()[-1]:
         notes.append(f"{model.label()}: layers past {model.covers} are not pretrained and were not studied")
-    fig, (a1, a2) = plt.subplots(2, 1, figsize=(10, 6.5), sharex=True)
+    fig = new_figure(10, 6.5)
+    (a1, a2) = fig.subplots(2, 1, sharex=True)
     xs = np.arange(len(rows))
     a1.plot(xs, [r["accuracy"] for r in rows], "o-", label="test accuracy")
     a1.set_ylabel("test accuracy")
@@ -138,7 +136,8 @@ def pooling(cfg: RunConfig) -> dict:
     gain = np.mean([a["accuracy"] - b["accuracy"] for a, b in zip(rows[::2], rows[1::2])])
     notes = [f"best: {best['layer']} {best['pool']}{' + L2' if best['l2'] else ''} ({best['accuracy']:.4f})",
              f"L2 normalisation changes accuracy by {gain:+.4f} on average over poolings"]
-    fig, ax = plt.subplots(figsize=(9, 4))
+    fig = new_figure(9, 4)
+    ax = fig.subplots()
     labels = [f"{o[0]} {o[1]}" for o in outputs]
     xs = np.arange(len(outputs))
     ax.bar(xs - 0.2, [r["accuracy"] for r in rows if r["l2"]], 0.4, label="with L2")
@@ -180,7 +179,8 @@ def gray(cfg: RunConfig) -> dict:
              f"conv1-mean scales first-layer activations by {rows[1]['conv1_scale_vs_replicate']:.3f} "
              f"(kernels averaged instead of summed) and changes accuracy by "
              f"{rows[1]['accuracy'] - rows[0]['accuracy']:+.4f}"]
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig = new_figure(9, 3.5)
+    (a1, a2) = fig.subplots(1, 2)
     a1.bar([r["gray"] for r in rows], [r["accuracy"] for r in rows], color=["tab:blue", "tab:orange", "tab:green"])
     a1.set_ylabel("test accuracy")
     a1.set_ylim(max(0, min(r["accuracy"] for r in rows) - 0.05), 1)
@@ -204,7 +204,8 @@ def c_study(cfg: RunConfig) -> dict:
     notes = [f"5-fold CV on the training set chose C={chosen} (test accuracy {best['test_accuracy']:.4f}); the "
              f"best C in hindsight on the test set would be {oracle['C']} ({oracle['test_accuracy']:.4f}) — "
              "choosing it that way would be cheating"]
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = new_figure(7, 4)
+    ax = fig.subplots()
     ax.semilogx(C_GRID, [r["cv_accuracy_on_train"] for r in rows], "o-", label="5-fold CV accuracy (train only)")
     ax.semilogx(C_GRID, [r["test_accuracy"] for r in rows], "s--", label="test accuracy (reported only)")
     ax.axvline(chosen, color="k", ls=":", label=f"chosen by CV: C={chosen}")
@@ -225,7 +226,8 @@ def classifiers(cfg: RunConfig) -> dict:
         rows.append({"classifier": name, "accuracy": s["accuracy"], "fit_seconds": s["fit_seconds"],
                      "predict_seconds": round(s["runs"][0]["predict_seconds"], 3)})
     best = max(rows, key=lambda r: r["accuracy"])
-    fig, ax = plt.subplots(figsize=(7, 3.5))
+    fig = new_figure(7, 3.5)
+    ax = fig.subplots()
     ax.bar([r["classifier"] for r in rows], [r["accuracy"] for r in rows])
     for i, r in enumerate(rows):
         ax.text(i, r["accuracy"], f"{r['accuracy']:.3f}\n{r['fit_seconds']:.1f}s fit", ha="center", va="bottom",
@@ -248,7 +250,8 @@ def pca(cfg: RunConfig) -> dict:
         rows.append({"pca_dims": d or int(x.shape[1]), "pca": d is not None, "accuracy": s["accuracy"],
                      "fit_seconds": s["fit_seconds"]})
     best = max(rows, key=lambda r: r["accuracy"])
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = new_figure(7, 4)
+    ax = fig.subplots()
     ax.semilogx([r["pca_dims"] for r in rows], [r["accuracy"] for r in rows], "o-", base=2)
     ax.set_xlabel("dimensions after PCA (last point: no PCA)")
     ax.set_ylabel("test accuracy")
@@ -303,7 +306,8 @@ def backbones(cfg: RunConfig) -> dict:
         rows.append({"features": " + ".join(combo), "weights": "concatenation (each L2-normalised)",
                      "dim": int(x.shape[1]), "accuracy": round(s["accuracy"], 4), "images_per_s": None})
     best = max(rows, key=lambda r: r["accuracy"])
-    fig, ax = plt.subplots(figsize=(9, 0.45 * len(rows) + 1.5))
+    fig = new_figure(9, 0.45 * len(rows) + 1.5)
+    ax = fig.subplots()
     ax.barh(range(len(rows)), [r["accuracy"] for r in rows], color=["tab:blue" if r["images_per_s"] else "tab:green"
                                                                      for r in rows])
     ax.set_yticks(range(len(rows)), [r["features"] for r in rows], fontsize=8)
@@ -324,7 +328,8 @@ def protocol(cfg: RunConfig) -> dict:
         rows.append({"protocol": proto, "splits": len(s["runs"]), "train_images": s["runs"][0]["train_images"],
                      "test_images": s["runs"][0]["test_images"], "accuracy": s["accuracy"],
                      "accuracy_std": s["accuracy_std"]})
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig = new_figure(5, 3.5)
+    ax = fig.subplots()
     ax.bar([r["protocol"] for r in rows], [r["accuracy"] for r in rows], yerr=[r["accuracy_std"] for r in rows],
            capsize=6)
     ax.set_ylabel("test accuracy (mean ± std over splits)")
@@ -349,7 +354,8 @@ def pretraining(cfg: RunConfig) -> dict:
              f"at the same layer with the same classifier",
              f"{f.model.name} has {params:,} parameters against {n_train} training images "
              f"({params / n_train:,.0f} parameters per image): training it from scratch would overfit"]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig = new_figure(6, 3.5)
+    ax = fig.subplots()
     ax.bar(["ImageNet-pretrained", "random weights"], [r["accuracy"] for r in rows], color=["tab:blue", "tab:red"])
     ax.axhline(1 / len(f.dataset.classes), color="k", ls=":", label="chance")
     ax.set_ylabel("test accuracy")
@@ -377,10 +383,7 @@ def run_study(name: str, cfg: RunConfig, out: Path) -> dict:
         raise KeyError(f"unknown study {name!r}; choose one of {', '.join(STUDIES)}")
     record = STUDIES[name](cfg)
     fig = record.pop("_figure")
-    out.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(out / "study.png", dpi=110)
-    plt.close(fig)
+    save(fig, out / "study.png")
     record["figure"] = "study.png"
     record["command"] = "transferlab " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
     for r in record["rows"]:
