@@ -88,3 +88,16 @@ def test_random_protocol_reports_mean_and_std(shared_dir, cache):
     assert len(r["runs"]) == 3 and r["accuracy_std"] > 0
     assert [run["train_images"] for run in r["runs"]] == [60] * 3
     assert r["accuracy"] > 0.5
+
+
+def test_run_reads_a_feature_store_and_agrees_with_direct_extraction(shared_dir, cache, tmp_path, capsys):
+    data = str(shared_dir / "data" / "15scene")
+    common = ["--weights", "imagenet-conv", "--layer", "pool5", "--cache", cache, "--quiet"]
+    assert main(["extract", "--data", data, "--limit-per-class", "5", "--out", str(tmp_path / "store"),
+                 "--workers", "0", *common]) == 0
+    assert main(["run", "--features", str(tmp_path / "store"), "--out", str(tmp_path / "a"), *common]) == 0
+    assert "read from the store" in capsys.readouterr().out
+    assert main(["run", "--data", data, "--limit-per-class", "5", "--out", str(tmp_path / "b"), "--workers", "0",
+                 *common]) == 0
+    a, b = (json.loads((tmp_path / d / "result.json").read_text()) for d in "ab")
+    assert a["accuracy"] == b["accuracy"] and a["runs"][0]["confusion_matrix"] == b["runs"][0]["confusion_matrix"]

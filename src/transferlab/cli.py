@@ -13,6 +13,7 @@ COMMANDS = {
     "activations": "activations",
     "run": "run",
     "cache": "cache",
+    "report": "report",
     "extract": "extract",
     "study": "study",
 }

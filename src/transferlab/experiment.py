@@ -41,6 +41,7 @@ class RunConfig:
     cache: str | None = None
     strict: bool = False
     progress: bool | None = None
+    features: str | None = None  # a Parquet feature store (transferlab extract) instead of extracting
 
 
 def library_versions() -> dict:
@@ -102,24 +103,36 @@ def run_experiment(cfg: RunConfig) -> dict:
     """Run ``cfg`` and return the result record (accuracies, confusion, timings, provenance)."""
     outputs = [(layer, cfg.pool) for layer in cfg.layers]
     parse_protocol(cfg.protocol)
-    dataset, model, ext = extract_dataset(cfg, outputs)
+    if cfg.features:  # features written by `transferlab extract` (local or Ray engine)
+        from .features.store import load_features
+
+        ext = load_features(cfg.features, outputs)
+        classes, y_all, split, paths = ext.classes, ext.labels, ext.split, ext.paths
+        source = {**ext.provenance, "label": ext.provenance.get("label", ext.provenance.get("model")),
+                  "feature_store": str(cfg.features)}
+        extraction = {"feature_store": str(cfg.features), "bad_files": [{"path": p, "reason": r} for p, r in ext.bad]}
+    else:
+        dataset, model, ext = extract_dataset(cfg, outputs)
+        classes, y_all, split = dataset.classes, dataset.labels[ext.ok], dataset.split[ext.ok]
+        paths = [str(dataset.paths[i]) for i in ext.ok]
+        source = {**model.provenance(), "label": model.label(), "dataset": dataset.describe()}
+        extraction = extraction_record(ext)
     x_all = assemble(ext, outputs, slice(None), cfg.l2)
-    y_all = dataset.labels[ext.ok]
-    splits = make_splits(y_all, dataset.split[ext.ok], cfg.protocol, cfg.train_per_class, cfg.seed)
-    scores = fit_and_evaluate(x_all, y_all, splits, dataset.classes, [str(dataset.paths[i]) for i in ext.ok],
-                              cfg.classifier, cfg.C, cfg.standardize, cfg.pca, cfg.seed)
+    splits = make_splits(y_all, split, cfg.protocol, cfg.train_per_class, cfg.seed)
+    scores = fit_and_evaluate(x_all, y_all, splits, classes, paths, cfg.classifier, cfg.C, cfg.standardize,
+                              cfg.pca, cfg.seed)
     return {
         **scores,
         "feature_dim": int(x_all.shape[1]),
-        "classes": dataset.classes,
-        "extraction": extraction_record(ext),
+        "classes": classes,
+        "extraction": extraction,
         "provenance": {
-            **model.provenance(), "label": model.label(), "layers": cfg.layers, "pool": cfg.pool, "l2": cfg.l2,
+            **source, "layers": cfg.layers, "pool": cfg.pool, "l2": cfg.l2,
             "gray": cfg.gray, "resize": cfg.resize, "runtime": cfg.runtime,
             "feature_specs": [ext.specs[o] for o in outputs],
             "classifier": cfg.classifier, "C": cfg.C, "pca": cfg.pca, "standardize": cfg.standardize,
             "protocol": cfg.protocol, "train_per_class": cfg.train_per_class,
-            "limit_per_class": cfg.limit_per_class, "seed": cfg.seed, "dataset": dataset.describe(),
+            "limit_per_class": cfg.limit_per_class, "seed": cfg.seed,
             "versions": library_versions(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
             "config": asdict(cfg),
         },

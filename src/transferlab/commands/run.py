@@ -14,6 +14,7 @@ from ..preprocess import RESIZE_MODES
 def add_extraction_args(p) -> None:
     """Arguments shared by every command that extracts features."""
     p.add_argument("--data", required=True, help="dataset folder (class folders, or train/ and test/), or 15scene")
+    p.set_defaults(features=None)
     p.add_argument("--model", default="vgg16")
     p.add_argument("--weights", default="auto", help="weights tag, 'none' (random, labelled so), or a file")
     p.add_argument("--gray", default="replicate", choices=GRAY_MODES)
@@ -33,6 +34,9 @@ def add_extraction_args(p) -> None:
 def add_parser(sub) -> None:
     p = sub.add_parser("run", help="extract features and train/evaluate a classifier on a dataset")
     add_extraction_args(p)
+    p.add_argument("--features", default=None, help="a Parquet feature store written by `transferlab extract` "
+                                                    "(then --data may be omitted)")
+    next(a for a in p._actions if a.dest == "data").required = False
     p.add_argument("--layer", nargs="+", default=["pool5"], help="one or more layers (concatenated)")
     p.add_argument("--pool", default="avg", help="avg, max, avgmax, flatten or spp:1,2,4")
     p.add_argument("--no-l2", action="store_true", help="do not L2-normalise each layer's features")
@@ -51,10 +55,12 @@ def config_from_args(args, **extra) -> RunConfig:
         data=args.data, model=args.model, weights=args.weights, gray=args.gray, resize=args.resize,
         limit_per_class=args.limit_per_class, runtime=args.runtime, batch_size=args.batch_size,
         workers=args.workers, device=args.device, cache=args.cache, strict=args.strict, seed=args.seed,
-        progress=False if args.quiet else None, **extra)
+        progress=False if args.quiet else None, features=args.features, **extra)
 
 
 def run(args) -> int:
+    if not args.data and not args.features:
+        raise ValueError("give --data DIR (or 15scene) or --features STORE")
     C = "auto" if args.C == "auto" else float(args.C)
     cfg = config_from_args(args, layers=args.layer, pool=args.pool, l2=not args.no_l2, classifier=args.classifier,
                            C=C, pca=args.pca, standardize=args.standardize, protocol=args.protocol,
@@ -75,8 +81,11 @@ def run(args) -> int:
           f"gray {cfg.gray} · {cfg.classifier} C={run0['C']}")
     print(f"data: {len(result['classes'])} classes, train {run0['train_images']}, test {run0['test_images']}, "
           f"{len(ext['bad_files'])} bad files skipped; protocol {cfg.protocol}")
-    print(f"features: {result['feature_dim']} dims; {ext['computed_images']} computed "
-          f"({ext['images_per_s']} img/s), {ext['cached_images']} from cache, {ext['seconds']} s")
+    if "feature_store" in ext:
+        print(f"features: {result['feature_dim']} dims, read from the store {ext['feature_store']}")
+    else:
+        print(f"features: {result['feature_dim']} dims; {ext['computed_images']} computed "
+              f"({ext['images_per_s']} img/s), {ext['cached_images']} from cache, {ext['seconds']} s")
     print(f"accuracy {acc} · mean per-class accuracy {result['mean_class_accuracy']:.4f}")
     print(f"saved {path} and {out / 'confusion.png'}")
     return 0

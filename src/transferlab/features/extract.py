@@ -104,7 +104,7 @@ class Extractor:
         self.batch_size = 1 if resize == "native" else batch_size
         self.workers = default_workers() if workers is None else workers
         self.device = device
-        self.cache = cache or FeatureCache()
+        self.cache = cache  # the user cache is opened on first use
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.featurenet = FeatureNet(model.net, self.outputs)
         self._runner = None
@@ -125,6 +125,7 @@ class Extractor:
 
     def extract(self, paths: Sequence[str | Path]) -> Extraction:
         t0 = time.perf_counter()
+        self.cache = self.cache or FeatureCache()
         paths = [Path(p) for p in paths]
         hashes, bad = {}, []
         for i, p in enumerate(paths):

@@ -1,0 +1,122 @@
+"""``transferlab extract --engine ray`` on a local Ray cluster started here (2 CPUs) and a real 15 Scene subset:
+the same features as the local engine, the Parquet round trip, and a worker killed mid-run.
+
+Marked ``ray``: ``pytest -m "not ray"`` skips them; CI runs them (they need ``pip install 'transferlab[ray]'``).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.ray
+ray = pytest.importorskip("ray")
+pytest.importorskip("ray.data")
+pytest.importorskip("pyarrow")
+
+from transferlab.cli import main  # noqa: E402
+from transferlab.datasets import load_dataset  # noqa: E402
+from transferlab.engines.ray_engine import extract_ray  # noqa: E402
+from transferlab.features.cache import FeatureCache  # noqa: E402
+from transferlab.features.extract import Extractor  # noqa: E402
+from transferlab.features.store import FeatureStore, load_features  # noqa: E402
+from transferlab.registry import load_model  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("TRANSFERLAB_SHARED") or ROOT.parent / "shared")
+SCENE = SHARED / "data" / "15scene"
+
+if not SCENE.is_dir():
+    pytest.skip("15 Scene not found under ../shared (TRANSFERLAB_SHARED)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def local_cluster():
+    """One local Ray instance for the module; the engine joins it instead of starting its own."""
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def subset():
+    return load_dataset(SCENE, 1)  # 15 classes × (1 train + 1 test) = 30 real images
+
+
+def test_ray_engine_features_identical_to_local(local_cluster, subset, tmp_path, capsys):
+    """Same images, preprocessing and weights: the two engines' stores agree bit for bit, and both carry the
+    same provenance (engine aside)."""
+    common = ["--data", str(SCENE), "--limit-per-class", "1", "--model", "vgg16", "--weights", "imagenet-conv",
+              "--layer", "pool2", "pool3", "--pool", "avg", "max", "--quiet"]
+    assert main(["extract", *common, "--out", str(tmp_path / "local"), "--cache", str(tmp_path / "cache"),
+                 "--workers", "0"]) == 0
+    assert main(["extract", *common, "--out", str(tmp_path / "ray"), "--engine", "ray", "--concurrency", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "Ray local, 2 actors" in printed and "30 images (0 bad)" in printed
+
+    a, b = load_features(tmp_path / "local"), load_features(tmp_path / "ray")
+    assert len(b.paths) == 30 and b.paths == a.paths == [os.path.abspath(p) for p in subset.paths]
+    assert b.hashes == a.hashes and b.classes == a.classes == subset.classes
+    assert b.labels.tolist() == a.labels.tolist() and b.split.tolist() == a.split.tolist()
+    assert list(b.features) == list(a.features) == [("pool2", "avg"), ("pool2", "max"), ("pool3", "avg"),
+                                                      ("pool3", "max")]
+    for o in a.features:
+        assert b.features[o].shape == a.features[o].shape
+        assert np.array_equal(b.features[o], a.features[o]), o
+    assert b.specs == a.specs
+    pa_, pb = a.provenance, b.provenance
+    assert (pa_["engine"], pb["engine"]) == ("local", "ray")
+    for key in ("model", "weights", "weights_sha256", "preprocess", "gray", "resize", "runtime", "label", "dataset"):
+        assert pb[key] == pa_[key], key
+    assert pb["ray"]["concurrency"] == 2 and FeatureStore(tmp_path / "ray").num_rows == 30
+
+
+def test_killed_worker_loses_and_duplicates_nothing(local_cluster, subset, tmp_path):
+    """An actor kills its own process on its first batch; Ray restarts it and retries the batch. The store then
+    holds every image exactly once, with the features the local engine computes."""
+    marker = tmp_path / "killed"
+    outputs = [("block5", "avg")]
+    run = extract_ray(subset, tmp_path / "ray", model="efficientnet_lite0", weights="imagenet", outputs=outputs,
+                      concurrency=2, progress=False, fault_marker=str(marker))
+    assert marker.exists() and int(marker.read_text()) != os.getpid()  # a worker process really died
+    assert run.rows == 30 and run.bad == []
+
+    store = FeatureStore(tmp_path / "ray")
+    table = store.read(columns=["index", "path"])
+    index, paths = table["index"].to_pylist(), table["path"].to_pylist()
+    assert len(index) == 30 and sorted(index) == list(range(30))  # no row lost, none twice
+    assert sorted(paths) == sorted(os.path.abspath(p) for p in subset.paths) and len(set(paths)) == 30
+
+    got = load_features(tmp_path / "ray")
+    ref = Extractor(load_model("efficientnet_lite0", "imagenet"), outputs, workers=0,
+                    cache=FeatureCache(tmp_path / "cache"), progress=False).extract(subset.paths)
+    assert np.array_equal(got.features[outputs[0]], ref.features[outputs[0]])
+
+
+def test_bad_files_are_rows_with_their_reason(local_cluster, tmp_path):
+    """A broken and a vanished file do not stop the run: each is one row with its reason and null features."""
+    src = load_dataset(SCENE, 1)
+    for side in ("train", "test"):
+        for cls in ("coast", "forest"):
+            d = tmp_path / "data" / side / cls
+            d.mkdir(parents=True)
+            p = next(q for q, c, s in zip(src.paths, src.labels, src.split)
+                     if s == side and src.classes[c].casefold() == cls)
+            (d / p.name).write_bytes(p.read_bytes())
+    (tmp_path / "data" / "test" / "coast" / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    ds = load_dataset(tmp_path / "data")
+    gone = tmp_path / "data" / "train" / "forest" / "gone.jpg"
+    ds.paths.append(gone)
+    ds.labels, ds.split = np.append(ds.labels, 1), np.append(ds.split, "train")
+
+    run = extract_ray(ds, tmp_path / "ray", model="efficientnet_lite0", weights="imagenet",
+                      outputs=[("block3", "avg")], concurrency=1, progress=False)
+    assert run.rows == 6
+    reasons = dict(run.bad)
+    assert reasons[str(gone)] == "no such file"
+    assert "broken.jpg" in " ".join(reasons) and len(reasons) == 2
+    assert len(load_features(tmp_path / "ray").paths) == 4
