@@ -137,3 +137,17 @@ def test_bad_files_are_reported_skipped_and_counted(shared_dir, tmp_path):
     assert "empty" in reasons["empty.jpg"] and "not an image" in reasons["notes.jpg"]
     assert "truncated" in reasons["cut.jpg"] or "unreadable" in reasons["cut.jpg"]
     assert len(ext.ok) == 3 and ext.features[("pool1", "avg")].shape == (3, 64)
+
+
+def test_identical_files_are_computed_once_and_both_get_their_features(scene, tmp_path):
+    src = scene.paths[0]
+    twins = [tmp_path / "a.jpg", tmp_path / "b.jpg"]
+    for t in twins:
+        t.write_bytes(src.read_bytes())
+    paths = [twins[0], scene.paths[1], twins[1]]
+    ext = Extractor(load_model("vgg16", "imagenet-conv"), [("pool1", "avg")], cache=FeatureCache(tmp_path / "c"),
+                    workers=0).extract(paths)
+    f = ext.features[("pool1", "avg")]
+    assert ext.computed == 2 and ext.ok == [0, 1, 2]
+    np.testing.assert_array_equal(f[0], f[2])
+    assert not np.array_equal(f[0], f[1])

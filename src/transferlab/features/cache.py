@@ -56,21 +56,23 @@ class FeatureCache:
                                     [(key, h, f.tobytes()) for h, f in zip(images, feats)])
 
     def get(self, key: str, images: Sequence[str]) -> np.ndarray:
-        """Features of ``images`` in that order; every one must be present."""
+        """Features of ``images`` in that order (a hash may repeat: identical files); every one must be present."""
         row = self.db.execute("SELECT dim FROM specs WHERE key=?", (key,)).fetchone()
         if row is None:
             raise KeyError(f"feature key {key} is not in the cache {self.path}")
+        rows: dict[str, list[int]] = {}
+        for i, h in enumerate(images):
+            rows.setdefault(h, []).append(i)
         out = np.empty((len(images), row[0]), dtype=np.float32)
-        index = {h: i for i, h in enumerate(images)}
-        found = 0
-        for start in range(0, len(images), 500):
-            chunk = list(images[start:start + 500])
+        unique, found = list(rows), 0
+        for start in range(0, len(unique), 500):
+            chunk = unique[start:start + 500]
             q = f"SELECT image, data FROM features WHERE key=? AND image IN ({','.join('?' * len(chunk))})"
             for h, data in self.db.execute(q, [key, *chunk]):
-                out[index[h]] = np.frombuffer(data, dtype=np.float32)
+                out[rows[h]] = np.frombuffer(data, dtype=np.float32)
                 found += 1
-        if found != len(set(images)):
-            raise KeyError(f"{len(set(images)) - found} images missing from cache key {key}")
+        if found != len(unique):
+            raise KeyError(f"{len(unique) - found} images missing from cache key {key}")
         return out
 
     def info(self) -> list[dict]:
