@@ -70,6 +70,14 @@ def _forward_ms(model, layers, size: int, batch: int = 8) -> dict[str, float]:
     return out
 
 
+def _map_sizes(model, layers) -> dict[str, int]:
+    """Number of values in each layer's output for the model's input size."""
+    size = model.preprocess.crop
+    with torch.inference_mode():
+        out = model.net.forward_layers(torch.zeros(1, 3, size, size), layers)
+    return {k: v[0].numel() for k, v in out.items()}
+
+
 def study_layer_names(model) -> list[str]:
     """Pool and ReLU outputs (VGG, AlexNet), fc8 when pretrained; blocks and head (EfficientNet)."""
     prefixes = ("pool", "relu", "fc8", "stem", "block", "head", "avgpool")
@@ -123,8 +131,11 @@ def layers(cfg: RunConfig) -> dict:
 
 
 def pooling(cfg: RunConfig) -> dict:
+    model = load_model(cfg.model, cfg.weights, cfg.seed)
+    shapes = _map_sizes(model, cfg.layers)
     pools = ["avg", "max", "avgmax", "spp:1,2,4", "flatten"]
-    outputs = [(layer, p) for layer in cfg.layers for p in pools]
+    # flatten is kept for maps of at most 25,088 values (VGG's pool5): larger ones would fill the cache
+    outputs = [(layer, p) for layer in cfg.layers for p in pools if p != "flatten" or shapes[layer] <= 25088]
     f = _Features(cfg, outputs)
     rows = []
     for o in outputs:
@@ -134,8 +145,11 @@ def pooling(cfg: RunConfig) -> dict:
                          "accuracy": s["accuracy"], "fit_seconds": s["fit_seconds"]})
     best = max(rows, key=lambda r: r["accuracy"])
     gain = np.mean([a["accuracy"] - b["accuracy"] for a, b in zip(rows[::2], rows[1::2])])
+    skipped = [layer for layer in cfg.layers if shapes[layer] > 25088]
     notes = [f"best: {best['layer']} {best['pool']}{' + L2' if best['l2'] else ''} ({best['accuracy']:.4f})",
              f"L2 normalisation changes accuracy by {gain:+.4f} on average over poolings"]
+    if skipped:
+        notes.append(f"flatten not studied for {', '.join(skipped)} (more than 25,088 values per image)")
     fig = new_figure(9, 4)
     ax = fig.subplots()
     labels = [f"{o[0]} {o[1]}" for o in outputs]

@@ -8,6 +8,7 @@ from pathlib import Path
 from ..classify import CLASSIFIERS
 from ..experiment import RunConfig, run_experiment, save_result
 from ..features.gray import GRAY_MODES
+from ..features.runtime import RUNTIMES
 from ..preprocess import RESIZE_MODES
 
 
@@ -21,7 +22,9 @@ def add_extraction_args(p) -> None:
     p.add_argument("--resize", default="crop", choices=RESIZE_MODES,
                    help="crop: the weights' resize+centre crop; resize: straight to the crop size; native: as is")
     p.add_argument("--limit-per-class", type=int, default=None, help="first K images per class and split")
-    p.add_argument("--runtime", default="eager", help="execution mode of the network (see transferlab bench)")
+    p.add_argument("--runtime", default="eager", choices=list(RUNTIMES),
+                   help="execution mode of the network: eager/onnx exact fp32, bf16/fp16 faster but not exact "
+                        "(see transferlab bench)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--workers", type=int, default=None, help="decoding worker processes")
     p.add_argument("--device", default="cpu", help="cpu or cuda")

@@ -153,7 +153,7 @@ class Extractor:
         loader = torch.utils.data.DataLoader(
             _Decode(paths, self.preprocess, self.channels), batch_size=self.batch_size, shuffle=False,
             num_workers=self.workers, collate_fn=_collate, prefetch_factor=4 if self.workers else None,
-            persistent_workers=False)
+            pin_memory=self.device.startswith("cuda"))
         run = self.runner()
         failed = []
         with tqdm(total=len(paths), unit="img", desc=f"{self.model.name} features", disable=not self.progress,

@@ -1,0 +1,110 @@
+"""Every execution mode gives eager fp32's features within its stated tolerance, on real 15 Scene images."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from transferlab.features.cache import FeatureCache
+from transferlab.features.extract import Extractor, FeatureNet
+from transferlab.features.gray import apply_gray
+from transferlab.features import runtime as runtime_module
+from transferlab.features.runtime import RUNTIMES, TOLERANCE, deviation, export_onnx, make_runner
+from transferlab.images import load_image
+from transferlab.registry import load_model
+
+OUTPUTS = [("pool5", "avg"), ("conv3_3", "max")]
+
+
+@pytest.fixture(scope="module")
+def scene_paths(shared_dir):
+    root = shared_dir / "data" / "15scene" / "test"
+    if not root.is_dir():
+        pytest.skip("15 Scene not found under ../shared (TRANSFERLAB_SHARED)")
+    return [sorted((root / c).glob("*.jpg"))[0] for c in ("coast", "forest", "kitchen", "street")]
+
+
+@pytest.fixture(scope="module")
+def batch(scene_paths):
+    pre = load_model("vgg16", "imagenet-conv").preprocess
+    return torch.stack([pre.pixels(load_image(p)) for p in scene_paths])
+
+
+def _features(runtime: str, x: torch.Tensor, outputs=OUTPUTS, gray="replicate"):
+    model = load_model("vgg16", "imagenet-conv")  # its own copy: runners adapt the network in place
+    apply_gray(model.net, gray)
+    return make_runner(FeatureNet(model.net, outputs), runtime, "cpu")(x)
+
+
+@pytest.fixture(scope="module")
+def reference(batch):
+    return _features("eager", batch)
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "bf16"])
+def test_runtime_matches_eager_fp32_within_tolerance(runtime, batch, reference, tmp_path, monkeypatch):
+    monkeypatch.setenv("TRANSFERLAB_CACHE", str(tmp_path))  # the exported ONNX file goes here
+    monkeypatch.setattr(runtime_module, "ONNX_CPU_CHUNK", 3)  # 4 images: chunks of 3 and 1, reassembled in order
+    got = _features(runtime, batch)
+    assert len(got) == len(reference)
+    for ref, out in zip(reference, got):
+        assert out.dtype == np.float32 and out.shape == ref.shape
+        assert np.isfinite(out).all()
+        assert deviation(ref, out) <= TOLERANCE[runtime], (runtime, deviation(ref, out))
+    if RUNTIMES[runtime] != "fp32":
+        assert max(deviation(r, o) for r, o in zip(reference, got)) > 0  # reported as inexact, and it is
+
+
+def test_eager_is_deterministic_and_independent_of_batch_split(batch, reference):
+    halves = [_features("eager", batch[:2]), _features("eager", batch[2:])]
+    for i, ref in enumerate(reference):
+        assert deviation(ref, np.concatenate([halves[0][i], halves[1][i]])) < 1e-5
+
+
+def test_onnx_export_is_cached_by_weights_outputs_and_size(tmp_path):
+    model = load_model("vgg16", "imagenet-conv")
+    net = FeatureNet(model.net, [("pool1", "avg")])
+    a = export_onnx(net, (3, 64, 64), tmp_path)
+    mtime = a.stat().st_mtime_ns
+    assert export_onnx(net, (3, 64, 64), tmp_path) == a and a.stat().st_mtime_ns == mtime  # reused
+    assert export_onnx(net, (3, 96, 96), tmp_path) != a  # another input size
+    assert export_onnx(FeatureNet(model.net, [("pool1", "max")]), (3, 64, 64), tmp_path) != a  # other outputs
+    with torch.no_grad():
+        model.net.features[0].bias.add_(1.0)
+    assert export_onnx(net, (3, 64, 64), tmp_path) != a  # other weights
+
+
+def test_onnx_with_folded_gray_first_conv(batch, tmp_path, monkeypatch):
+    monkeypatch.setenv("TRANSFERLAB_CACHE", str(tmp_path))
+    gray = batch[:2, :1]  # 15 Scene is gray: one channel into the folded first convolution
+    ref = _features("eager", gray, [("relu2_2", "avg")], gray="conv1-sum")
+    got = _features("onnx", gray, [("relu2_2", "avg")], gray="conv1-sum")
+    assert deviation(ref[0], got[0]) <= TOLERANCE["onnx"]
+
+
+def test_exact_runtimes_share_cache_entries_and_inexact_ones_do_not(tmp_path):
+    keys = {r: Extractor(load_model("vgg16", "imagenet-conv"), OUTPUTS, runtime=r, cache=FeatureCache(tmp_path)).keys
+            for r in ("eager", "onnx", "bf16")}
+    assert keys["eager"] == keys["onnx"]
+    assert set(keys["bf16"].values()).isdisjoint(keys["eager"].values())
+    spec = Extractor(load_model("vgg16", "imagenet-conv"), OUTPUTS, runtime="bf16",
+                     cache=FeatureCache(tmp_path)).specs[OUTPUTS[0]]
+    assert spec["numerics"] == "bf16"  # recorded in the provenance of every result
+
+
+def test_unknown_runtime_and_fp16_on_cpu_are_refused():
+    net = FeatureNet(load_model("vgg16", "imagenet-conv").net, [("pool1", "avg")])
+    with pytest.raises(ValueError, match="unknown runtime"):
+        make_runner(net, "tensorrt")
+    with pytest.raises(ValueError, match="cuda"):
+        make_runner(net, "fp16", "cpu")
+
+
+def test_deviation_is_relative_to_each_rows_scale():
+    ref = np.array([[1.0, 0.0, 2.0], [100.0, 50.0, 0.0]], np.float32)
+    assert deviation(ref, ref) == 0.0
+    other = ref.copy()
+    other[1, 1] += 1.0  # 1 on a row whose largest entry is 100
+    assert deviation(ref, other) == pytest.approx(0.01)
+    with pytest.raises(ValueError, match="shapes"):
+        deviation(ref, ref[:1])
