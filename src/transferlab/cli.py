@@ -14,6 +14,7 @@ COMMANDS = {
     "run": "run",
     "cache": "cache",
     "report": "report",
+    "finetune": "finetune",
     "bench": "bench",
     "extract": "extract",
     "study": "study",

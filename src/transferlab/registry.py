@@ -142,7 +142,7 @@ class LoadedModel:
                 raise WeightsError(
                     f"{self.name} weights {self.tag!r} are pretrained only up to {self.covers}; {layer} would come "
                     f"from random weights. Use --weights imagenet (the full official file) or a layer up to "
-                    f"{self.usable_layers()[-1]}")
+                    f"{self.covers}")
 
     def provenance(self) -> dict:
         return {"model": self.name, "weights": self.tag, "weights_sha256": self.weights_id,
@@ -203,6 +203,10 @@ def load_model(name: str, weights: str = "auto", seed: int = 0) -> LoadedModel:
         sd, meta = load_torch_file(Path(weights))
         tag, source, wid = "file", str(Path(weights).resolve()), sha256_file(Path(weights))
         preprocess = Preprocess(**meta["preprocess"]) if "preprocess" in meta else default_pre
+        if meta.get("head", {}).get("kind") == "pooled":  # `transferlab finetune`'s head on a pooled layer
+            from .finetune import pooled_head_net
+
+            net = pooled_head_net(net, meta["head"])
     else:
         w = resolve_tag(spec, weights)
         sd = load_state_dict_for(w, net)

@@ -280,7 +280,7 @@ def pca(cfg: RunConfig) -> dict:
 def default_backbones() -> list[tuple[str, str, list[str]]]:
     """(model, weights tag, layers) for every backbone whose weights this machine has or can install."""
     out = []
-    for name, layers_ in (("vgg16", ["pool4", "pool5"]), ("alexnet", ["pool5"]), ("efficientnet_lite0", ["avgpool"]),
+    for name, layers_ in (("vgg16", ["pool4", "relu5_1", "pool5"]), ("alexnet", ["pool5"]), ("efficientnet_lite0", ["avgpool"]),
                           ("efficientnet_lite1", ["avgpool"]), ("efficientnet_lite2", ["avgpool"])):
         for w in MODELS[name].weights:
             if w.availability() in ("cached", "installable"):
