@@ -55,19 +55,21 @@ class _Features:
                 "fit_seconds": round(r["fit_seconds"], 3), "runs": r["runs"]}
 
 
-def _forward_ms(model, layers, size: int, batch: int = 8) -> dict[str, float]:
-    """Milliseconds per image to compute up to each layer (median of 3, batch of ``batch``)."""
-    x = torch.rand(batch, 3, size, size)
-    out = {}
+def _forward_ms(model, layers, size: int, batch: int = 4, repeats: int = 3) -> dict[str, float]:
+    """Milliseconds per image to compute up to each layer: cumulative step times of whole forward passes
+    (median of ``repeats``)."""
+    x0 = torch.rand(batch, 3, size, size)
+    steps = model.net.steps()
+    last = max(i for i, (n, _) in enumerate(steps) if n in layers)
+    runs = []
     with torch.inference_mode():
-        for layer in layers:
-            times = []
-            for _ in range(3):
-                t0 = time.perf_counter()
-                model.net.forward_layers(x, [layer])
-                times.append(time.perf_counter() - t0)
-            out[layer] = round(1000 * float(np.median(times)) / batch, 2)
-    return out
+        for _ in range(repeats):
+            x, t0, elapsed = x0, time.perf_counter(), {}
+            for name, module in steps[:last + 1]:
+                x = module(x)
+                elapsed[name] = time.perf_counter() - t0
+            runs.append(elapsed)
+    return {n: round(1000 * float(np.median([r[n] for r in runs])) / batch, 2) for n in layers}
 
 
 def _map_sizes(model, layers) -> dict[str, int]:
