@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # sub-command name -> module under transferlab.commands exposing add_parser(subparsers) and run(args) -> int
@@ -21,10 +22,6 @@ COMMANDS = {
 }
 
 
-class UserError(Exception):
-    """A problem with the user's input: printed as one line, exit status 2."""
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="transferlab", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -38,7 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("transferlab: interrupted (what was computed and cached is kept)", file=sys.stderr)
         return 130
-    except (UserError, KeyError, ValueError, OSError, RuntimeError) as e:
+    except (KeyError, ValueError, OSError, RuntimeError) as e:  # bad input: one line, exit status 2 (TRANSFERLAB_DEBUG=1: traceback)
+        if os.environ.get("TRANSFERLAB_DEBUG"):
+            raise
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         print(f"transferlab {args.command}: error: {msg}", file=sys.stderr)
         return 2
