@@ -29,7 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     for name, module in COMMANDS.items():
         modules[name] = importlib.import_module(f"transferlab.commands.{module}")
         modules[name].add_parser(sub)
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # argparse leaves image paths given after options unparsed (`predict M --top 3 a.jpg`): they are images too
+    if extra and isinstance(getattr(args, "images", None), list) and not any(e.startswith("-") for e in extra):
+        args.images += extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return modules[args.command].run(args) or 0
     except KeyboardInterrupt:
