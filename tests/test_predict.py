@@ -118,3 +118,9 @@ def test_exif_rotation_applied(samples, mode_files):
     assert img.size == (451, 300) == Image.open(samples["chelsea"]).size  # stored 300×451
     assert Image.open(mode_files["exif6"]).size == (300, 451)
     assert np.abs(np.asarray(img, dtype=np.float32) - upright).mean() < 5  # JPEG noise only
+
+
+def test_images_may_come_after_options(capsys, samples):
+    assert main(["predict", "efficientnet_lite0", "--top", "2", "--json", str(samples["coffee"])]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["predictions"][0]["top"]) == 2 and out["predictions"][0]["top"][0]["class"] == "espresso"
