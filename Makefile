@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SHARED ?= ../shared
 # The practical's experiment with the best offline VGG16 setting measured in the README.
-RUN_ARGS ?= --data $(SHARED)/data/15scene --model vgg16 --weights imagenet-conv --layer relu5_1 relu5_2 relu5_3 --pool avgmax
+RUN_ARGS ?= --data $(SHARED)/data/15scene --model vgg16 --weights imagenet-conv --layer pool4 relu5_1 pool5 --pool avg
 
 .PHONY: install install-test run test
 

@@ -151,3 +151,17 @@ def test_identical_files_are_computed_once_and_both_get_their_features(scene, tm
     assert ext.computed == 2 and ext.ok == [0, 1, 2]
     np.testing.assert_array_equal(f[0], f[2])
     assert not np.array_equal(f[0], f[1])
+
+
+def test_two_runs_sharing_one_cache_at_once_do_not_corrupt_it(shared_dir, tmp_path):
+    data = shared_dir / "data" / "15scene"
+    script = KILL_SCRIPT.replace("limit_per_class=4", "limit_per_class=1")
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(data), str(tmp_path / "shared")]) for _ in range(2)]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0]
+    ds = load_dataset(data, limit_per_class=1)
+    again = Extractor(load_model("vgg16", "imagenet-conv"), [("pool3", "avg")], cache=FeatureCache(tmp_path / "shared"),
+                      workers=0).extract(ds.paths)
+    solo = Extractor(load_model("vgg16", "imagenet-conv"), [("pool3", "avg")], cache=FeatureCache(tmp_path / "solo"),
+                     workers=0).extract(ds.paths)
+    assert again.computed == 0 and _rows(tmp_path / "shared") == 30
+    np.testing.assert_allclose(again.features[("pool3", "avg")], solo.features[("pool3", "avg")], rtol=1e-5, atol=1e-6)
