@@ -73,7 +73,6 @@ QUESTIONS = {
             "Instead of an independent classifier, can the network itself be used?"),
 }
 
-STUDY_QUESTION = {"layers": "q8", "gray": "q9", "pretraining": "q6", "random-vs-pretrained": "q6"}
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -88,7 +88,7 @@ class EfficientNetLite(Backbone):
 
     def __init__(self, variant: int = 0, num_classes: int = 1000, drop_connect_rate: float = 0.2):
         super().__init__(mean=(0.498, 0.498, 0.498), std=(0.502, 0.502, 0.502))
-        width, depth, self.resolution, dropout = VARIANTS[variant]
+        width, depth, _, dropout = VARIANTS[variant]
         self._conv_stem = SameConv2d(3, 32, 3, stride=2, bias=False)
         self._bn0 = nn.BatchNorm2d(32, **BN)
         blocks = []

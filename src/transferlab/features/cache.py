@@ -38,9 +38,6 @@ class FeatureCache:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
 
-    def close(self):
-        self.db.close()
-
     def present(self, key: str) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT image FROM features WHERE key=?", (key,))}
 

@@ -5,8 +5,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-POOLINGS = ("avg", "max", "avgmax", "flatten", "spp:1,2,4")
-
 
 def parse_pool(spec: str) -> tuple[str, tuple[int, ...]]:
     if spec in ("avg", "max", "avgmax", "flatten"):
