@@ -34,9 +34,18 @@ class FeatureCache:
         self.root.mkdir(parents=True, exist_ok=True)
         self.path = self.root / "features.sqlite"
         self.db = sqlite3.connect(self.path, timeout=120, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
+        # switching a new file to WAL takes an exclusive lock that SQLite's busy timeout does not wait for:
+        # a second run opening the cache at the same moment retries instead of failing
+        for attempt in range(600):
+            try:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.executescript(SCHEMA)
+                break
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or attempt == 599:
+                    raise
+                time.sleep(0.1)
         self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
 
     def present(self, key: str) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT image FROM features WHERE key=?", (key,))}
