@@ -233,12 +233,6 @@ def _command(src: Source) -> str:
 # Parts the report computes itself (modules imported lazily: each part fails alone, with its reason shown)
 
 
-def _versions() -> dict:
-    from .experiment import library_versions
-
-    return library_versions()
-
-
 def _read_png(write) -> bytes:
     """Bytes of the PNG that ``write(path)`` writes."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -1731,7 +1725,9 @@ def build_report(paths, out: str | Path, data: str | Path | None = None, compute
     computed = compute_parts(root, samples_dir, predict=compute, activations=compute, architecture=True, log=log) \
         if compute else {"architecture": _safe(compute_architecture)}
     try:
-        versions = _versions()
+        from .experiment import library_versions
+
+        versions = library_versions()
     except Exception:  # noqa: BLE001
         versions = {}
     meta = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "version": version, "versions": versions, "title": title,
