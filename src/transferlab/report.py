@@ -1644,17 +1644,13 @@ class Report:
         self.add("Reference", "provenance", "Provenance of every number", "".join(body))
 
     def page(self) -> str:
-        toc, part = [], None
-        for prt, sid, title, _ in self.sections:
-            if prt and prt != part:
-                toc.append(f'<li class="part">{esc(prt)}</li>')
-                part = prt
-            toc.append(f'<li><a href="#{esc(sid)}">{esc(title)}</a></li>')
-        sections, part = [], None
+        toc, sections, part = [], [], None
         for prt, sid, title, body in self.sections:
             if prt and prt != part:
+                toc.append(f'<li class="part">{esc(prt)}</li>')
                 sections.append(f'<h2 class="part-title">{esc(prt)}</h2>')
                 part = prt
+            toc.append(f'<li><a href="#{esc(sid)}">{esc(title)}</a></li>')
             sections.append(f'<section id="{esc(sid)}"><h2>{esc(title)}</h2>{body}</section>')
         title = self.meta.get("title") or "Transfer learning on 15 Scene — report"
         return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
