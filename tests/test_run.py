@@ -101,3 +101,16 @@ def test_run_reads_a_feature_store_and_agrees_with_direct_extraction(shared_dir,
                  *common]) == 0
     a, b = (json.loads((tmp_path / d / "result.json").read_text()) for d in "ab")
     assert a["accuracy"] == b["accuracy"] and a["runs"][0]["confusion_matrix"] == b["runs"][0]["confusion_matrix"]
+
+
+def test_a_class_whose_images_are_all_unreadable_is_named(shared_dir, tmp_path, cache, capsys):
+    src = sorted((shared_dir / "data" / "15scene" / "train" / "Forest").iterdir())
+    for side in ("train", "test"):
+        (tmp_path / "ds" / side / "Forest").mkdir(parents=True)
+        (tmp_path / "ds" / side / "Street").mkdir(parents=True)
+        for f in src[:2] if side == "train" else src[2:4]:
+            (tmp_path / "ds" / side / "Forest" / f.name).write_bytes(f.read_bytes())
+        (tmp_path / "ds" / side / "Street" / "a.jpg").write_bytes(b"")
+    code = main(["run", "--data", str(tmp_path / "ds"), "--weights", "imagenet-conv", "--layer", "pool1",
+                 "--cache", cache, "--out", str(tmp_path / "o"), "--quiet", "--workers", "0"])
+    assert code == 2 and "class 'Street' has no readable image in test" in capsys.readouterr().err

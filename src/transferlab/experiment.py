@@ -64,12 +64,11 @@ def extract_dataset(cfg: RunConfig, outputs: list[tuple[str, str]]):
     if ext.bad and cfg.strict:
         path, reason = ext.bad[0]
         raise ValueError(f"{path}: {reason} (--strict; {len(ext.bad)} bad files in all)")
-    labels = dataset.labels[ext.ok]
-    for side in ("train", "test", ""):
-        on_side = dataset.split[ext.ok] == side
-        present = set(labels[on_side]) if on_side.any() else None
-        missing = [c for i, c in enumerate(dataset.classes) if present is not None and i not in present]
-        if (dataset.split == side).any() and missing:
+    labels, split = dataset.labels[ext.ok], dataset.split[ext.ok]
+    for side in np.unique(dataset.split):
+        present = set(labels[split == side])
+        missing = [c for i, c in enumerate(dataset.classes) if i not in present]
+        if missing:
             raise ValueError(f"class {missing[0]!r} has no readable image{' in ' + side if side else ''}")
     return dataset, model, ext
 
