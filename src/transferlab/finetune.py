@@ -43,6 +43,7 @@ from tqdm.auto import tqdm
 from .augment import RandomResizedCropFlip, sample_rng, to_tensor
 from .backbones.base import Backbone
 from .backbones.efficientnet_lite import EfficientNetLite
+from .classify import scores
 from .datasets import load_dataset, make_splits
 from .features.pooling import Pool
 from .images import ImageError, load_image
@@ -282,16 +283,6 @@ def _set_rng_state(state: dict) -> None:
     np.random.set_state((kind, keys.numpy().astype(np.uint32), *rest))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def scores(y: np.ndarray, pred: np.ndarray, classes: list[str]) -> dict:
-    from sklearn.metrics import confusion_matrix
-
-    cm = confusion_matrix(y, pred, labels=range(len(classes)))
-    per_class = cm.diagonal() / np.maximum(cm.sum(1), 1)
-    return {"accuracy": float((y == pred).mean()), "mean_class_accuracy": float(per_class[cm.sum(1) > 0].mean()),
-            "per_class_accuracy": {c: round(float(a), 4) for c, a in zip(classes, per_class)},
-            "confusion_matrix": cm.tolist()}
 
 
 # ----------------------------------------------------------------------------------------------------- trainer
