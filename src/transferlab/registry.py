@@ -156,12 +156,7 @@ def _head_key(net: nn.Module) -> str:
 
 def _step_keys(net: Backbone, module: nn.Module) -> set[str]:
     """State-dict keys of the parameters a step owns."""
-    parts = getattr(module, "parts", None)
-    if parts:
-        owners = [(p, getattr(net, p)) for p in parts]
-    else:
-        owners = [(n, m) for n, m in net.named_modules() if m is module][:1]
-    return {f"{prefix}.{k}" for prefix, m in owners for k, _ in m.named_parameters()}
+    return {f"{prefix}.{k}" for prefix, m in net.step_owners(module) for k, _ in m.named_parameters()}
 
 
 def _covered(net: Backbone, missing: set[str]) -> str | None:
