@@ -40,14 +40,14 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .augment import RandomResizedCropFlip, sample_rng, to_tensor
+from .augment import RandomResizedCropFlip, sample_rng
 from .backbones.base import Backbone
 from .backbones.efficientnet_lite import EfficientNetLite
 from .classify import scores
 from .datasets import load_dataset, make_splits
 from .features.pooling import Pool
 from .images import ImageError, load_image
-from .preprocess import Preprocess
+from .preprocess import Preprocess, to_tensor
 
 MODES = ("head", "last-block", "full")
 OPTIMIZERS = ("adamw", "sgd")
