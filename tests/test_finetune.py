@@ -12,7 +12,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from transferlab.finetune import CHECKPOINT, MODEL, RECORD, FinetuneConfig, Finetuner, PooledHeadNet, finetune
+from transferlab.backbones.heads import PooledHeadNet
+from transferlab.finetune import CHECKPOINT, MODEL, RECORD, EpochLoop, FinetuneConfig, finetune, make_trainer
 from transferlab.registry import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,18 +32,18 @@ def tiny(out, cache, **kw) -> FinetuneConfig:
     base = dict(data=str(DATA), out=str(out), model="efficientnet_lite0", weights="imagenet", mode="last-block",
                 epochs=2, limit_per_class=2, batch_size=8, workers=1, cache=cache, compare_svm=False,
                 progress=False)
-    return FinetuneConfig(**{**base, **kw})
+    return FinetuneConfig.from_dict({**base, **kw})
 
 
-def train_loss(ft: Finetuner) -> float:
+def train_loss(ft: EpochLoop) -> float:
     """Cross-entropy of the training images in evaluation mode (no augmentation, no dropout)."""
-    _, _, loss = ft.predict(ft.train_idx)
+    _, _, loss = ft.predict(ft.data.train_idx)
     return loss
 
 
 def test_one_short_epoch_of_full_finetuning_lowers_the_training_loss(tmp_path, cache):
-    ft = Finetuner(tiny(tmp_path, cache, mode="full", epochs=1, init_head="random", lr=3e-3, batch_size=4))
-    assert len(ft.train_idx) == 15 and len(ft.val_idx) == 15 and len(ft.test_idx) == 30
+    ft = make_trainer(tiny(tmp_path, cache, mode="full", epochs=1, init_head="random", lr=3e-3, batch_size=4))
+    assert len(ft.data.train_idx) == 15 and len(ft.data.val_idx) == 15 and len(ft.data.test_idx) == 30
     before = train_loss(ft)
     rec = ft.run()
     after = train_loss(ft)  # the best (only) epoch's weights, reloaded from model.pth by finish()
@@ -84,7 +85,7 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, cache):
     assert straight["test_accuracy"] == third["test_accuracy"]
 
     with pytest.raises(ValueError, match="other settings"):
-        Finetuner(tiny(out, cache, lr=0.5)).run()
+        make_trainer(tiny(out, cache, lr=0.5)).run()
 
     # the saved model: a 15-way EfficientNet-Lite0 that load_model, predict and run accept
     model = load_model("efficientnet_lite0", str(out / MODEL))
@@ -112,10 +113,10 @@ def test_head_only_on_a_conv_only_backbone_saves_a_loadable_pooled_head(tmp_path
     assert model.net.layer_names()[-3:] == ["pool5", "gap", "fc"]
     assert not any(k.startswith("base.classifier") and "weight" in k for k in model.net.state_dict())
     # the network's own forward pass reproduces the test accuracy measured on cached features
-    ft = Finetuner(tiny(tmp_path / "eval", cache, model="alexnet", weights="imagenet-conv", mode="full",
-                        init_head="random"))
+    ft = make_trainer(tiny(tmp_path / "eval", cache, model="alexnet", weights="imagenet-conv", mode="full",
+                           init_head="random"))
     ft.net.load_state_dict(model.net.state_dict())
-    y, pred, _ = ft.predict(ft.test_idx)
+    y, pred, _ = ft.predict(ft.data.test_idx)
     assert np.mean(y == pred) == pytest.approx(rec["test_accuracy"], abs=1 / 30 + 1e-9)
     # `run` on the fine-tuned network's layers
     from transferlab.experiment import RunConfig, run_experiment
