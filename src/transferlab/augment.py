@@ -6,7 +6,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from PIL import Image
 
 
@@ -53,14 +52,6 @@ class RandomResizedCropFlip:
         return {"random_resized_crop": {"size": self.size, "scale": list(self.scale),
                                         "ratio": [round(r, 4) for r in self.ratio]},
                 "horizontal_flip": self.flip}
-
-
-def to_tensor(img: Image.Image, channels: int = 3) -> torch.Tensor:
-    """A PIL image as a float tensor (channels, H, W) in 0..1 (gray replicated to RGB for ``channels=3``)."""
-    mode = "RGB" if channels == 3 else "L"
-    a = np.asarray(img if img.mode == mode else img.convert(mode), dtype=np.float32) * (1.0 / 255.0)
-    a = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
-    return torch.from_numpy(np.ascontiguousarray(a))
 
 
 def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:

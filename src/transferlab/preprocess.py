@@ -62,7 +62,17 @@ class Preprocess:
         ``channels=3`` replicates a gray image; ``channels=1`` takes the luma of a colour one. Normalisation
         happens in the network's input step, so that a one-channel first convolution can fold it in.
         """
-        img = img.convert("RGB" if channels == 3 else "L") if img.mode != ("RGB" if channels == 3 else "L") else img
-        a = np.asarray(self.geometry(img), dtype=np.float32) * (1.0 / 255.0)
-        a = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
-        return torch.from_numpy(np.ascontiguousarray(a))
+        return to_tensor(self.geometry(with_channels(img, channels)), channels)
+
+
+def with_channels(img: Image.Image, channels: int) -> Image.Image:
+    """``img`` as RGB (``channels=3``, gray replicated) or as luma (``channels=1``)."""
+    mode = "RGB" if channels == 3 else "L"
+    return img if img.mode == mode else img.convert(mode)
+
+
+def to_tensor(img: Image.Image, channels: int = 3) -> torch.Tensor:
+    """The one image-to-tensor conversion: a float tensor (channels, H, W) in 0..1, not normalised."""
+    a = np.asarray(with_channels(img, channels), dtype=np.float32) * (1.0 / 255.0)
+    a = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
+    return torch.from_numpy(np.ascontiguousarray(a))

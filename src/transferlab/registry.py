@@ -12,6 +12,7 @@ from torch import nn
 from .backbones.alexnet import AlexNet
 from .backbones.base import Backbone
 from .backbones.efficientnet_lite import VARIANTS as EFFNET_VARIANTS, EfficientNetLite
+from .backbones.heads import pooled_head_net
 from .backbones.vgg import VGG
 from .preprocess import Preprocess
 from .weights.sources import WeightsError, load_torch_file, sha256_file
@@ -156,12 +157,7 @@ def _head_key(net: nn.Module) -> str:
 
 def _step_keys(net: Backbone, module: nn.Module) -> set[str]:
     """State-dict keys of the parameters a step owns."""
-    parts = getattr(module, "parts", None)
-    if parts:
-        owners = [(p, getattr(net, p)) for p in parts]
-    else:
-        owners = [(n, m) for n, m in net.named_modules() if m is module][:1]
-    return {f"{prefix}.{k}" for prefix, m in owners for k, _ in m.named_parameters()}
+    return {f"{prefix}.{k}" for prefix, m in net.step_owners(module) for k, _ in m.named_parameters()}
 
 
 def _covered(net: Backbone, missing: set[str]) -> str | None:
@@ -204,8 +200,6 @@ def load_model(name: str, weights: str = "auto", seed: int = 0) -> LoadedModel:
         tag, source, wid = "file", str(Path(weights).resolve()), sha256_file(Path(weights))
         preprocess = Preprocess(**meta["preprocess"]) if "preprocess" in meta else default_pre
         if meta.get("head", {}).get("kind") == "pooled":  # `transferlab finetune`'s head on a pooled layer
-            from .finetune import pooled_head_net
-
             net = pooled_head_net(net, meta["head"])
     else:
         w = resolve_tag(spec, weights)

@@ -3,14 +3,16 @@ from __future__ import annotations
 
 from torch import nn
 
-from .base import Backbone
-
-FEATURE_NAMES = ["conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "conv3", "relu3",
-                 "conv4", "relu4", "conv5", "relu5", "pool5"]
+from .base import ConvClassifier
 
 
-class AlexNet(Backbone):
+class AlexNet(ConvClassifier):
+    """Layers: conv1, relu1, pool1, …, conv5, relu5, pool5, avgpool, flatten, drop6, fc6, relu6, drop7, fc7, relu7,
+    fc8 — ``features.i`` / ``classifier.j`` as in torchvision."""
+
     first_conv = "features.0"
+    feature_names = ("conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "conv3", "relu3",
+                     "conv4", "relu4", "conv5", "relu5", "pool5")
     fc_layers = ("drop6", "fc6", "relu6", "drop7", "fc7", "relu7", "fc8")
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.5):
@@ -32,15 +34,3 @@ class AlexNet(Backbone):
             nn.Dropout(p=dropout), nn.Linear(4096, 4096), nn.ReLU(inplace=True),
             nn.Linear(4096, num_classes),
         )
-
-    def steps(self):
-        return (
-            [("input", self.input)]
-            + list(zip(FEATURE_NAMES, self.features))
-            + [("avgpool", self.avgpool), ("flatten", self.flatten)]
-            + list(zip(self.fc_layers, self.classifier))
-        )
-
-    def replace_head(self, num_classes: int) -> nn.Linear:
-        self.classifier[6] = nn.Linear(4096, num_classes)
-        return self.classifier[6]

@@ -19,12 +19,26 @@ class Normalize(nn.Module):
         return (x - self.mean) / self.std
 
 
+class MethodStep(nn.Module):
+    """A step that calls a method of the owning network, so that its parameters keep the checkpoint's key layout;
+    ``parts`` names the network's attributes that own them. (A bound method, not a lambda: ``copy.deepcopy``
+    rebinds it to the copy.)"""
+
+    def __init__(self, method, parts: tuple[str, ...]):
+        super().__init__()
+        self.method, self.parts = method, parts
+
+    def forward(self, x):
+        return self.method(x)
+
+
 class Backbone(nn.Module):
     """A network whose forward pass is ``steps()``, an ordered list of (stable layer name, module).
 
     Subclasses build their modules under torchvision's (or the weights' own) attribute names, so official
     state dicts load unchanged, and name each step once in ``steps()``. Inputs are pixels in 0..1; the first
-    step, ``input``, normalises them.
+    step, ``input``, normalises them. A step is a module of the network, or a :class:`MethodStep` whose ``parts``
+    own its parameters.
     """
 
     first_conv: str = ""  # dotted path of the first convolution (gray adaptation replaces it)
@@ -35,13 +49,27 @@ class Backbone(nn.Module):
         self.input = Normalize(mean, std)
 
     def steps(self) -> list[tuple[str, nn.Module]]:
+        """The forward pass as (stable layer name, module) pairs, ``input`` first."""
         raise NotImplementedError
+
+    def replace_head(self, num_classes: int) -> nn.Linear:
+        """Replace the final Linear by a new, freshly initialised ``num_classes``-way one, and return it."""
+        raise NotImplementedError
+
+    def step_owners(self, module: nn.Module) -> list[tuple[str, nn.Module]]:
+        """(qualified name, module) of what owns a step's parameters: the step itself, or a MethodStep's parts."""
+        if isinstance(module, MethodStep):
+            owner = module.method.__self__
+            prefix = next(n for n, m in self.named_modules() if m is owner)
+            return [(f"{prefix}.{p}" if prefix else p, getattr(owner, p)) for p in module.parts]
+        return [(n, m) for n, m in self.named_modules() if m is module][:1]
 
     def step_params(self, module: nn.Module) -> int:
         """Parameters a step owns (for the per-layer table)."""
-        return sum(p.numel() for p in module.parameters())
+        return sum(p.numel() for _, m in self.step_owners(module) for p in m.parameters())
 
     def layer_names(self) -> list[str]:
+        """The steps' names, in order."""
         return [name for name, _ in self.steps()]
 
     def forward(self, x):
@@ -67,3 +95,23 @@ class Backbone(nn.Module):
                 overwrite = i < last and getattr(steps[i + 1][1], "inplace", False)
                 out[name] = x.clone() if overwrite else x
         return out
+
+
+class ConvClassifier(Backbone):
+    """torchvision's ``features`` → ``avgpool`` → ``flatten`` → ``classifier`` layout (VGG, AlexNet): the steps of
+    ``features`` are named ``feature_names``, those of ``classifier`` ``fc_layers``; the head is its last Linear."""
+
+    feature_names: tuple[str, ...] = ()
+
+    def steps(self):
+        return (
+            [("input", self.input)]
+            + list(zip(self.feature_names, self.features))
+            + [("avgpool", self.avgpool), ("flatten", self.flatten)]
+            + list(zip(self.fc_layers, self.classifier))
+        )
+
+    def replace_head(self, num_classes: int) -> nn.Linear:
+        last = len(self.classifier) - 1
+        self.classifier[last] = nn.Linear(self.classifier[last].in_features, num_classes)
+        return self.classifier[last]

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Backbone
+from .base import Backbone, MethodStep
 
 # (repeats, kernel, stride, expand, in, out) per stage, from the TensorFlow efficientnet_lite_builder
 STAGES = [(1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80),
@@ -68,18 +68,6 @@ class MBConv(nn.Module):
         return x
 
 
-class _Call(nn.Module):
-    """A step that calls a method of the owning network, so its parameters keep the checkpoint's key layout.
-    (A bound method, not a lambda: ``copy.deepcopy`` rebinds it to the copy.)"""
-
-    def __init__(self, method, parts: tuple[str, ...]):
-        super().__init__()
-        self.method, self.parts = method, parts
-
-    def forward(self, x):
-        return self.method(x)
-
-
 class EfficientNetLite(Backbone):
     """Layers: stem, block0 … blockN, head (1280-channel map), avgpool, flatten, dropout, fc."""
 
@@ -107,8 +95,8 @@ class EfficientNetLite(Backbone):
         self._avg_pooling = nn.AdaptiveAvgPool2d(1)
         self._dropout = nn.Dropout(dropout)
         self._fc = nn.Linear(1280, num_classes)
-        self._stem = _Call(self._stem_forward, ("_conv_stem", "_bn0"))
-        self._head = _Call(self._head_forward, ("_conv_head", "_bn1"))
+        self._stem = MethodStep(self._stem_forward, ("_conv_stem", "_bn0"))
+        self._head = MethodStep(self._head_forward, ("_conv_head", "_bn1"))
         self._flatten = nn.Flatten(1)
 
     def _stem_forward(self, x):
@@ -116,11 +104,6 @@ class EfficientNetLite(Backbone):
 
     def _head_forward(self, x):
         return F.relu6(self._bn1(self._conv_head(x)))
-
-    def step_params(self, module: nn.Module) -> int:
-        if isinstance(module, _Call):
-            return sum(p.numel() for part in module.parts for p in getattr(self, part).parameters())
-        return super().step_params(module)
 
     def steps(self):
         return (

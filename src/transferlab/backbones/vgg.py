@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .base import Backbone
+from .base import ConvClassifier
 
 CONFIGS = {
     11: [1, 1, 2, 2, 2],
@@ -14,7 +14,7 @@ CONFIGS = {
 WIDTHS = [64, 128, 256, 512, 512]
 
 
-class VGG(Backbone):
+class VGG(ConvClassifier):
     """Simonyan & Zisserman 2014. Layers: conv1_1, [bn1_1], relu1_1, …, pool5, avgpool, flatten, fc6, relu6,
     drop6, fc7, relu7, drop7, fc8 — ``features.i`` / ``classifier.j`` as in torchvision."""
 
@@ -23,20 +23,21 @@ class VGG(Backbone):
 
     def __init__(self, depth: int = 16, batch_norm: bool = False, num_classes: int = 1000, dropout: float = 0.5):
         super().__init__()
-        modules, self._names = [], []
+        modules, names = [], []
         in_ch = 3
         for block, (n, width) in enumerate(zip(CONFIGS[depth], WIDTHS), start=1):
             for i in range(1, n + 1):
                 modules.append(nn.Conv2d(in_ch, width, kernel_size=3, padding=1))
-                self._names.append(f"conv{block}_{i}")
+                names.append(f"conv{block}_{i}")
                 if batch_norm:
                     modules.append(nn.BatchNorm2d(width))
-                    self._names.append(f"bn{block}_{i}")
+                    names.append(f"bn{block}_{i}")
                 modules.append(nn.ReLU(inplace=True))
-                self._names.append(f"relu{block}_{i}")
+                names.append(f"relu{block}_{i}")
                 in_ch = width
             modules.append(nn.MaxPool2d(kernel_size=2, stride=2))
-            self._names.append(f"pool{block}")
+            names.append(f"pool{block}")
+        self.feature_names = tuple(names)
         self.features = nn.Sequential(*modules)
         self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
         self.flatten = nn.Flatten(1)
@@ -55,15 +56,3 @@ class VGG(Backbone):
             elif isinstance(m, nn.Linear):
                 nn.init.normal_(m.weight, 0, 0.01)
                 nn.init.zeros_(m.bias)
-
-    def steps(self):
-        return (
-            [("input", self.input)]
-            + list(zip(self._names, self.features))
-            + [("avgpool", self.avgpool), ("flatten", self.flatten)]
-            + list(zip(self.fc_layers, self.classifier))
-        )
-
-    def replace_head(self, num_classes: int) -> nn.Linear:
-        self.classifier[6] = nn.Linear(4096, num_classes)
-        return self.classifier[6]

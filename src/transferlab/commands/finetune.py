@@ -6,6 +6,7 @@ import json
 import time
 from pathlib import Path
 
+from ..experiment import RunConfig
 from ..finetune import CHECKPOINT, MODES, OPTIMIZERS, FinetuneConfig, finetune
 
 
@@ -56,14 +57,16 @@ def run(args) -> int:
     out = Path(args.out or f"runs/finetune-{args.model}-{args.mode}")
     if args.fresh and (out / CHECKPOINT).exists():
         (out / CHECKPOINT).unlink()
+    run_cfg = RunConfig(data=args.data, model=args.model, weights=args.weights, protocol=args.protocol,
+                        train_per_class=args.train_per_class, limit_per_class=args.limit_per_class, seed=args.seed,
+                        batch_size=args.batch_size, workers=args.workers, device=args.device, cache=args.cache,
+                        progress=False if args.quiet else None)
     cfg = FinetuneConfig(
-        data=args.data, out=str(out), model=args.model, weights=args.weights, mode=args.mode, epochs=args.epochs,
-        batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr, backbone_lr_scale=args.backbone_lr_scale,
-        weight_decay=args.weight_decay, label_smoothing=args.label_smoothing, patience=args.patience,
-        val_fraction=args.val_fraction, augment=not args.no_augment, crop_scale=args.crop_scale, bn=args.bn,
-        init_head=args.init_head, protocol=args.protocol, train_per_class=args.train_per_class,
-        limit_per_class=args.limit_per_class, seed=args.seed, workers=args.workers, device=args.device,
-        cache=args.cache, compare_svm=not args.no_compare_svm, progress=False if args.quiet else None)
+        run=run_cfg, out=str(out), mode=args.mode, epochs=args.epochs, optimizer=args.optimizer, lr=args.lr,
+        backbone_lr_scale=args.backbone_lr_scale, weight_decay=args.weight_decay,
+        label_smoothing=args.label_smoothing, patience=args.patience, val_fraction=args.val_fraction,
+        augment=not args.no_augment, crop_scale=args.crop_scale, bn=args.bn, init_head=args.init_head,
+        compare_svm=not args.no_compare_svm)
     t0 = time.perf_counter()
     rec = finetune(cfg, stop_after=args.stop_after)
     if args.json:

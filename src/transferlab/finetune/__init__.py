@@ -1,0 +1,33 @@
+"""Fine-tuning: replace a backbone's classifier by a new N-way head and train it — the head alone on frozen, cached
+features (``head``, :mod:`.probe`), the last block and the head (``last-block``), or the whole network (``full``;
+both :mod:`.trainer`).
+
+Protocol: the dataset's own split (15 Scene: train/ and test/); a validation set carved from the training images
+only (stratified, seeded) drives early stopping and the choice of the best epoch; the test images are used once,
+at the end, on the best epoch's weights. Reproducible on CPU, and resumable at the exact batch (:mod:`.checkpoint`).
+Where the head goes: :mod:`transferlab.backbones.heads`. Settings: :mod:`.config`.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .checkpoint import CHECKPOINT, MODEL, RECORD
+from .config import MODES, OPTIMIZERS, FinetuneConfig
+from .loop import EpochLoop, prepare
+from .probe import ProbeTrainer
+from .trainer import ImageTrainer
+
+__all__ = ["CHECKPOINT", "MODEL", "RECORD", "MODES", "OPTIMIZERS", "FinetuneConfig", "EpochLoop", "ImageTrainer",
+           "ProbeTrainer", "make_trainer", "finetune"]
+
+
+def make_trainer(cfg: FinetuneConfig, on_step: Callable | None = None) -> EpochLoop:
+    """The trainer of ``cfg``'s mode, set up (model loaded, data split, features read through the cache).
+    ``on_step(trainer, epoch, step)`` is called after every training batch."""
+    setup = prepare(cfg)
+    return (ProbeTrainer if setup.cfg.mode == "head" else ImageTrainer)(setup, on_step)
+
+
+def finetune(cfg: FinetuneConfig, stop_after: int | None = None, on_step: Callable | None = None) -> dict:
+    """Run (or resume) ``cfg``; returns the ``finetune.json`` record. ``stop_after``: at most that many epochs."""
+    return make_trainer(cfg, on_step).run(stop_after=stop_after)
