@@ -49,6 +49,7 @@ def prepare(cfg: FinetuneConfig) -> Setup:
     model = load_model(cfg.run.model, cfg.run.weights, seed=cfg.run.seed)
     plan = head_plan(model.net, model.covers, model.preprocess.crop, model.name)
     data = load_data(cfg, plan["layer"], plan["pool"])
+    torch.manual_seed(cfg.run.seed)  # the new head's init must not depend on whether extraction drew from the RNG
     net, head = attach_head(model.net, plan, len(data.classes))
     net.to(torch.device(cfg.run.device))
     return Setup(cfg, model, plan, data, net, head)
