@@ -47,10 +47,9 @@ from .classify import scores
 from .datasets import load_dataset, make_splits
 from .features.pooling import Pool
 from .images import ImageError, load_image
+from .options import FINETUNE_MODES as MODES, OPTIMIZERS
 from .preprocess import Preprocess
 
-MODES = ("head", "last-block", "full")
-OPTIMIZERS = ("adamw", "sgd")
 CHECKPOINT, MODEL, RECORD = "checkpoint.pth", "model.pth", "finetune.json"
 FORMAT = "transferlab-finetune/1"
 
