@@ -30,8 +30,8 @@ def _modules_after(argv: list[str]) -> list:
 
 @pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["study", "--help"], ["--version"]])
 def test_help_and_version_import_no_torch_sklearn_or_matplotlib(argv):
-    # measured with `python -X importtime -m transferlab.cli --help`: 0.09 s of CPU (0.26-0.39 s wall on the loaded
-    # 2-core machine) against 2.8-4.6 s before; a timing would be flaky, the imported modules are not
+    # measured with `time` and `python -X importtime -m transferlab.cli --help`: 0.08-0.12 s of CPU (0.19-0.39 s wall
+    # on the loaded 2-core machine) against 6-7 s of CPU before; a timing would be flaky, the imported modules are not
     assert _modules_after(argv) == [0, []]
 
 
