@@ -13,6 +13,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
 
+from .options import CLASSIFIERS
+
 C_GRID = [0.001, 0.01, 0.1, 1.0, 10.0, 100.0]
 
 
@@ -28,9 +30,6 @@ def _estimator(name: str, C: float, seed: int):
     if name == "rbf-svm":
         return SVC(C=C, kernel="rbf", gamma="scale", random_state=seed)
     raise ValueError(f"unknown classifier {name!r}; choose one of {', '.join(CLASSIFIERS)}")
-
-
-CLASSIFIERS = ("linear-svm", "logreg", "ridge", "knn", "rbf-svm")
 
 
 def l2_normalize(x: np.ndarray) -> np.ndarray:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .options import HOLDOUT_FRACTION
 from .weights.sources import cache_dir
 
 KNOWN = {"15scene": {"classes": 15, "images": 4485, "train": 1500, "test": 2985}}
@@ -108,24 +109,61 @@ class Split:
     seed: int | None
 
 
-def parse_protocol(protocol: str) -> tuple[str, int]:
-    if protocol == "fixed":
-        return "fixed", 1
+def parse_protocol(protocol: str) -> tuple[str, float]:
+    """(kind, parameter): ``fixed``/``auto`` → 1, ``random:N`` → N splits, ``holdout:F`` → the test fraction F."""
+    if protocol in ("fixed", "auto"):
+        return protocol, 1
     if protocol.startswith("random:") and protocol[7:].isdigit() and int(protocol[7:]) > 0:
         return "random", int(protocol[7:])
-    raise ValueError(f"unknown protocol {protocol!r}; use fixed or random:N (N seeded random splits)")
+    if protocol.startswith("holdout:"):
+        try:
+            fraction = float(protocol[8:])
+        except ValueError:
+            fraction = 0.0
+        if 0 < fraction < 1:
+            return "holdout", fraction
+    raise ValueError(f"unknown protocol {protocol!r}; use auto, fixed, random:N (N seeded random splits) or "
+                     f"holdout:F (a seeded split holding out the fraction F of each class)")
+
+
+def resolve_protocol(protocol: str, fixed_split: bool) -> tuple[str, str]:
+    """``auto`` → ``fixed`` when the dataset has train/ and test/ folders, else ``holdout:{HOLDOUT_FRACTION}``;
+    with the reason, said to the user and recorded. Other protocols are returned as given."""
+    parse_protocol(protocol)
+    if protocol != "auto":
+        return protocol, "as asked"
+    if fixed_split:
+        return "fixed", "auto: the dataset's own train/ and test/ folders"
+    return f"holdout:{HOLDOUT_FRACTION}", (
+        f"auto: no train/ and test/ folders, so one split seeded by --seed holding out {HOLDOUT_FRACTION:.0%} of each "
+        f"class for testing (at least one image of each class on each side)")
 
 
 def make_splits(labels: np.ndarray, split: np.ndarray, protocol: str, train_per_class: int = 100,
                 seed: int = 0) -> list[Split]:
     """``fixed``: the dataset's own train/ and test/; ``random:N``: N seeded draws of ``train_per_class``
-    training images per class from everything pooled, the rest for testing (the literature's protocol)."""
-    kind, n = parse_protocol(protocol)
+    training images per class from everything pooled, the rest for testing (the literature's protocol);
+    ``holdout:F``: one seeded draw of round(F × n) test images from each class of n (at least one image on each
+    side); ``auto``: see :func:`resolve_protocol`."""
+    kind, n = parse_protocol(resolve_protocol(protocol, bool((split == "train").any()))[0])
     idx = np.arange(len(labels))
     if kind == "fixed":
         if not (split == "train").any():
-            raise DatasetError("protocol 'fixed' needs train/ and test/ folders; use random:N for a flat layout")
+            raise DatasetError("protocol 'fixed' needs train/ and test/ folders; use auto, holdout:F or random:N "
+                               "for a layout of class folders")
         return [Split(idx[split == "train"], idx[split == "test"], None)]
+    if kind == "holdout":
+        rng = np.random.default_rng(seed)
+        test = []
+        for c in np.unique(labels):
+            members = idx[labels == c]
+            if len(members) < 2:
+                raise DatasetError(f"class {c} has {len(members)} image; a hold-out split needs at least 2 (one to "
+                                   f"train on, one to test)")
+            k = min(len(members) - 1, max(1, round(n * len(members))))
+            test += list(rng.choice(members, k, replace=False))
+        test = np.sort(np.array(test))
+        return [Split(np.setdiff1d(idx, test), test, seed)]
     splits = []
     for s in range(seed, seed + n):
         rng = np.random.default_rng(s)

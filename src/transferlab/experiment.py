@@ -4,16 +4,17 @@ from __future__ import annotations
 import json
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from .classify import evaluate, fit_classifier, l2_normalize
-from .datasets import load_dataset, make_splits, parse_protocol
+from .datasets import load_dataset, make_splits, parse_protocol, resolve_protocol
 from .features.cache import FeatureCache
 from .features.extract import Extractor
-from .registry import load_model
+from .registry import default_feature_layer, load_model
 
 
 @dataclass
@@ -21,7 +22,7 @@ class RunConfig:
     data: str
     model: str = "vgg16"
     weights: str = "auto"
-    layers: list[str] = field(default_factory=lambda: ["pool5"])
+    layers: list[str] | None = None  # None: the model's default feature layer
     pool: str = "avg"
     l2: bool = True
     gray: str = "replicate"
@@ -30,7 +31,7 @@ class RunConfig:
     C: float | str = 1.0
     pca: int | None = None
     standardize: bool = False
-    protocol: str = "fixed"
+    protocol: str = "auto"  # fixed with train/ and test/ folders, else holdout (datasets.resolve_protocol)
     train_per_class: int = 100
     limit_per_class: int | None = None
     seed: int = 0
@@ -53,10 +54,35 @@ def library_versions() -> dict:
             "scikit-learn": sklearn.__version__, "pillow": PIL.__version__, "platform": platform.platform()}
 
 
-def extract_dataset(cfg: RunConfig, outputs: list[tuple[str, str]]):
-    """The dataset and its features for ``outputs`` (cached), with bad files reported (fatal with ``strict``)."""
-    dataset = load_dataset(cfg.data, cfg.limit_per_class)
-    model = load_model(cfg.model, cfg.weights, seed=cfg.seed)
+def fill_defaults(cfg: RunConfig, default_layers: Callable[[], tuple[list[str], str]], fixed_split: bool,
+                  log: Callable[[str], None] = lambda msg: None) -> tuple[RunConfig, dict]:
+    """``cfg`` with what it leaves open chosen — the layers (``default_layers()``: layers and why) and protocol
+    ``auto`` — and the reason for each choice (said through ``log``, and recorded). Layers ``[]`` stay open: the
+    studies that choose their own layers."""
+    why = {}
+    if cfg.layers is None:
+        layers, why["layers"] = default_layers()
+        cfg = replace(cfg, layers=layers)
+        log(f"layer {'+'.join(layers)}: {why['layers']}")
+    protocol, reason = resolve_protocol(cfg.protocol, fixed_split)
+    if protocol != cfg.protocol:
+        why["protocol"] = reason
+        cfg = replace(cfg, protocol=protocol)
+        log(f"protocol {protocol}: {reason}")
+    return cfg, why
+
+
+def default_layers(model) -> tuple[list[str], str]:
+    """``model``'s default feature layer as a config's layer list, and why (for :func:`fill_defaults`)."""
+    layer, why = default_feature_layer(model)
+    return [layer], why
+
+
+def extract_dataset(cfg: RunConfig, outputs: list[tuple[str, str]], loaded: tuple | None = None):
+    """The dataset and its features for ``outputs`` (cached), with bad files reported (fatal with ``strict``);
+    ``loaded``: the (dataset, model) already loaded for ``cfg``."""
+    dataset, model = loaded or (load_dataset(cfg.data, cfg.limit_per_class),
+                                load_model(cfg.model, cfg.weights, seed=cfg.seed))
     extractor = Extractor(model, outputs, gray=cfg.gray, resize=cfg.resize, runtime=cfg.runtime,
                           batch_size=cfg.batch_size, workers=cfg.workers, device=cfg.device,
                           cache=FeatureCache(cfg.cache) if cfg.cache else None, progress=cfg.progress)
@@ -98,20 +124,32 @@ def fit_and_evaluate(x_all: np.ndarray, y_all: np.ndarray, splits, classes: list
             "fit_seconds": float(np.mean([r["fit_seconds"] for r in runs])), "runs": runs}
 
 
-def run_experiment(cfg: RunConfig) -> dict:
-    """Run ``cfg`` and return the result record (accuracies, confusion, timings, provenance)."""
-    outputs = [(layer, cfg.pool) for layer in cfg.layers]
+def run_experiment(cfg: RunConfig, log: Callable[[str], None] = lambda msg: None) -> dict:
+    """Run ``cfg`` and return the result record (accuracies, confusion, timings, provenance). What ``cfg`` leaves
+    to defaults (layers, protocol ``auto``) is chosen before extracting, said through ``log`` and recorded."""
     parse_protocol(cfg.protocol)
     if cfg.features:  # features written by `transferlab extract` (local or Ray engine)
-        from .features.store import load_features
+        from .features.store import FeatureStore, load_features
 
-        ext = load_features(cfg.features, outputs)
+        stored = FeatureStore(cfg.features).outputs
+        held = [layer for layer, pool in stored if pool == cfg.pool]
+        if not held and cfg.layers is None:
+            raise ValueError(f"{cfg.features}: no features pooled with {cfg.pool!r} (--pool); the store holds "
+                             f"{', '.join(f'{layer}/{pool}' for layer, pool in stored)}")
+        ext = load_features(cfg.features, [(layer, cfg.pool) for layer in cfg.layers or held])
+        cfg, chosen = fill_defaults(cfg, lambda: (held, f"the layers {cfg.features} holds with pool {cfg.pool}"),
+                                    bool((ext.split == "train").any()), log)
+        outputs = [(layer, cfg.pool) for layer in cfg.layers]
         classes, y_all, split, paths = ext.classes, ext.labels, ext.split, ext.paths
         source = {**ext.provenance, "label": ext.provenance.get("label", ext.provenance.get("model")),
                   "feature_store": str(cfg.features)}
         extraction = {"feature_store": str(cfg.features), "bad_files": [{"path": p, "reason": r} for p, r in ext.bad]}
     else:
-        dataset, model, ext = extract_dataset(cfg, outputs)
+        dataset = load_dataset(cfg.data, cfg.limit_per_class)
+        model = load_model(cfg.model, cfg.weights, seed=cfg.seed)
+        cfg, chosen = fill_defaults(cfg, lambda: default_layers(model), dataset.has_fixed_split, log)
+        outputs = [(layer, cfg.pool) for layer in cfg.layers]
+        dataset, model, ext = extract_dataset(cfg, outputs, (dataset, model))
         classes, y_all, split = dataset.classes, dataset.labels[ext.ok], dataset.split[ext.ok]
         paths = [str(dataset.paths[i]) for i in ext.ok]
         source = {**model.provenance(), "label": model.label(), "dataset": dataset.describe()}
@@ -130,7 +168,7 @@ def run_experiment(cfg: RunConfig) -> dict:
             "gray": cfg.gray, "resize": cfg.resize, "runtime": cfg.runtime,
             "feature_specs": [ext.specs[o] for o in outputs],
             "classifier": cfg.classifier, "C": cfg.C, "pca": cfg.pca, "standardize": cfg.standardize,
-            "protocol": cfg.protocol, "train_per_class": cfg.train_per_class,
+            "protocol": cfg.protocol, "chosen_by_default": chosen, "train_per_class": cfg.train_per_class,
             "limit_per_class": cfg.limit_per_class, "seed": cfg.seed,
             "versions": library_versions(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
             "config": asdict(cfg),

@@ -9,7 +9,8 @@ from PIL import Image
 
 from .figures import new_figure, save, show_image
 from .images import ImageError, load_image
-from .registry import LoadedModel, imagenet_categories
+from .registry import MODELS, LoadedModel, imagenet_categories
+from .weights.sources import WeightsError
 
 
 @dataclass
@@ -27,6 +28,22 @@ def class_names(model: LoadedModel, n: int) -> list[str]:
     return model.categories or (imagenet_categories() if n == 1000 else [f"class {i}" for i in range(n)])
 
 
+def check_classifier(model: LoadedModel) -> None:
+    """Refuse weights that stop before the last layer (its scores would be random), naming the weights that reach
+    it, where they come from, and a model that predicts offline."""
+    last = model.net.layer_names()[-1]
+    if last in model.usable_layers():
+        return
+    full = [w for w in MODELS[model.name].weights if w.covers == last]
+    offline = [name for name, spec in MODELS.items() for w in spec.weights
+               if w.covers == spec.last_layer and w.availability() in ("cached", "installable")]
+    use = (f"use --weights {full[0].tag} ({full[0].file_name}, downloaded once from "
+           f"{full[0].url or full[0].requirement})" if full else f"no full weights of {model.name} are described")
+    raise WeightsError(f"predict needs {model.name}'s whole ImageNet classifier (up to {last}), but its {model.tag!r} "
+                       f"weights stop at {model.covers}: {use}"
+                       + (f"; offline, {offline[0]} predicts" if offline else ""))
+
+
 def top_k_batch(model: LoadedModel, pixels: torch.Tensor, k: int = 5) -> list[list[tuple[int, str, float]]]:
     """The ``k`` most probable classes (softmax of the last layer) of each image of a (B, 3, H, W) batch in 0..1."""
     with torch.inference_mode():
@@ -41,7 +58,7 @@ def predict_files(model: LoadedModel, paths, k: int = 5, batch: int = 16) -> tup
 
     Refuses (``WeightsError``) weights that do not reach the last layer: its scores would be random.
     """
-    model.check_layers([model.net.layer_names()[-1]])
+    check_classifier(model)
     paths, results, errors = list(paths), [], []
     for start in range(0, len(paths), batch):
         chunk = []

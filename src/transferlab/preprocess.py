@@ -7,9 +7,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .options import RESIZE_MODES
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-RESIZE_MODES = ("crop", "resize", "native")
 
 
 @dataclass(frozen=True)

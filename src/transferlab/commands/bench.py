@@ -4,25 +4,24 @@ from __future__ import annotations
 import json
 import sys
 
-from ..bench import BenchConfig, format_report, run_bench
-from ..features.runtime import RUNTIMES
+from ..options import RUNTIMES
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("bench", help="measure feature extraction: matmul ceiling, practical baseline, each runtime")
     p.add_argument("--data", default="15scene", help="dataset the images come from (default 15scene)")
-    p.add_argument("--model", default="vgg16")
-    p.add_argument("--weights", default="auto")
-    p.add_argument("--layer", default="pool5")
-    p.add_argument("--pool", default="avg")
+    p.add_argument("--model", default="vgg16", help="model name: see `transferlab models`")
+    p.add_argument("--weights", default="auto", help="weights tag, 'none' (random) or a file")
+    p.add_argument("--layer", default="pool5", help="layer the extraction stops at")
+    p.add_argument("--pool", default="avg", help="pooling of that layer")
     p.add_argument("--images", type=int, default=96, help="images per measurement, spread over every class")
     p.add_argument("--repeats", type=int, default=3, help="interleaved rounds (medians and min–max over them)")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=int, default=16, help="images per forward pass")
     p.add_argument("--workers", type=int, default=None, help="decoding worker processes (default: the extractor's)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--runtime", nargs="+", default=None, choices=list(RUNTIMES),
                    help="runtimes to measure (default: every one that runs on the device)")
-    p.add_argument("--matmul-size", type=int, default=4096)
+    p.add_argument("--matmul-size", type=int, default=4096, help="side of the square matmuls of the ceiling")
     p.add_argument("--accuracy-per-class", type=int, default=8,
                    help="accuracy of each numerics on the first K images per class and split (0: skip)")
     p.add_argument("--cache", default=None, help="feature cache of the accuracy comparison (default: the user's)")
@@ -30,6 +29,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from ..bench import BenchConfig, format_report, run_bench
+
     if args.images < 1 or args.repeats < 1 or args.batch_size < 1:
         raise ValueError("--images, --repeats and --batch-size must be at least 1")
     cfg = BenchConfig(data=args.data, model=args.model, weights=args.weights, layer=args.layer, pool=args.pool,

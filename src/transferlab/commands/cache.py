@@ -3,19 +3,19 @@ from __future__ import annotations
 
 import json
 
-from tabulate import tabulate
-
-from ..features.cache import FeatureCache
-
 
 def add_parser(sub) -> None:
     p = sub.add_parser("cache", help="show or clear the feature cache")
-    p.add_argument("action", choices=["info", "clear"])
+    p.add_argument("action", choices=["info", "clear"], help="info: what it holds; clear: delete the features")
     p.add_argument("--cache", default=None, help="cache folder (default: the user cache)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the information as JSON")
 
 
 def run(args) -> int:
+    from tabulate import tabulate
+
+    from ..features.cache import FeatureCache
+
     cache = FeatureCache(args.cache)
     if args.action == "clear":
         n = cache.clear()

@@ -4,29 +4,30 @@ from __future__ import annotations
 import json
 import sys
 
-from ..engines import ENGINES
-from .run import add_extraction_args
+from ..options import ENGINES
+from .run import LAYER_HELP, POOL_HELP, add_extraction_args
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("extract", help="extract features of a dataset into a Parquet feature store (local or Ray)")
     add_extraction_args(p)
-    p.add_argument("--layer", nargs="+", default=["pool5"], help="one or more layers (one column each)")
-    p.add_argument("--pool", nargs="+", default=["avg"], help="one or more of avg, max, avgmax, flatten, spp:1,2,4")
+    p.add_argument("--layer", nargs="+", default=None, help="one or more layers, one column each " + LAYER_HELP)
+    p.add_argument("--pool", nargs="+", default=["avg"], help="one or more of " + POOL_HELP)
     p.add_argument("--out", default="features", help="store folder (Ray: shared by all nodes, or s3://…)")
     p.add_argument("--overwrite", action="store_true", help="replace the Parquet shards already in --out")
     p.add_argument("--engine", default="local", choices=ENGINES,
                    help="local: this process with the feature cache; ray: Ray Data actors")
     p.add_argument("--ray-address", default=None,
-                   help="Ray cluster: 'auto' (this node's cluster) or ray://HEAD:10001; default a local instance")
+                   help="Ray cluster: 'auto' (this node's cluster) or ray://HEAD:10001 (default: a local instance)")
     p.add_argument("--concurrency", type=int, default=None,
                    help="Ray actors (default: one per GPU with --device cuda, else cluster CPUs / --cpus-per-actor)")
     p.add_argument("--cpus-per-actor", type=float, default=1.0, help="CPUs Ray reserves for each actor")
-    p.add_argument("--rows-per-file", type=int, default=None, help="rows per Parquet shard (at least, with Ray)")
+    p.add_argument("--rows-per-file", type=int, default=None,
+                   help="rows per Parquet shard, at least that many with Ray (default: 50000 locally, Ray's own blocks)")
     p.add_argument("--json", action="store_true", help="print a summary as JSON")
 
 
-def _local(args, outputs, out) -> dict:
+def _local(args, outputs, out, model) -> dict:
     from ..datasets import load_dataset
     from ..engines import output_dims
     from ..features.cache import FeatureCache
@@ -35,7 +36,7 @@ def _local(args, outputs, out) -> dict:
     from ..registry import load_model
 
     dataset = load_dataset(args.data, args.limit_per_class)
-    model = load_model(args.model, args.weights, seed=args.seed)
+    model = model or load_model(args.model, args.weights, seed=args.seed)
     ex = Extractor(model, outputs, gray=args.gray, resize=args.resize, runtime=args.runtime,
                    batch_size=args.batch_size, workers=args.workers, device=args.device,
                    cache=FeatureCache(args.cache) if args.cache else None, progress=False if args.quiet else None)
@@ -74,12 +75,19 @@ def _ray(args, outputs, out) -> dict:
 
 def run(args) -> int:
     from ..features.store import prepare_out
+    from ..registry import default_feature_layer, load_model
 
-    outputs = list(dict.fromkeys((layer, pool) for layer in args.layer for pool in args.pool))
     if args.engine == "local" and (args.ray_address or args.concurrency):
         raise ValueError("--ray-address and --concurrency are for --engine ray")
+    model, layers = None, args.layer
+    if not layers:
+        model = load_model(args.model, args.weights, seed=args.seed)
+        layer, why = default_feature_layer(model)
+        layers = [layer]
+        print(f"layer {layer}: {why}", file=sys.stderr if args.json else sys.stdout)
+    outputs = list(dict.fromkeys((layer, pool) for layer in layers for pool in args.pool))
     out = args.out if "://" in args.out else prepare_out(args.out, args.overwrite)
-    summary = _ray(args, outputs, out) if args.engine == "ray" else _local(args, outputs, out)
+    summary = _ray(args, outputs, out) if args.engine == "ray" else _local(args, outputs, out, model)
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0

@@ -3,31 +3,32 @@ last block, or with the whole network; compared with the linear SVM on the same 
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
-from ..experiment import RunConfig
-from ..finetune import CHECKPOINT, MODES, OPTIMIZERS, FinetuneConfig, finetune
+from ..options import FINETUNE_MODES, OPTIMIZERS
+from .run import PROTOCOL_HELP
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("finetune", help="fine-tune a pretrained backbone with a new head (head, last-block, full)",
-                       description=__doc__.splitlines()[0],
                        epilog="Checkpoints every epoch to OUT/checkpoint.pth; running the same command again resumes "
                               "(Ctrl-C saves mid-epoch). The best epoch (on a validation split carved from train) is "
                               "saved as OUT/model.pth, which `predict` and `run` accept: --weights OUT/model.pth.")
-    p.add_argument("--data", required=True, help="dataset folder (train/ and test/ for the fixed split), or 15scene")
-    p.add_argument("--model", default="efficientnet_lite0")
+    p.add_argument("--data", required=True,
+                   help="dataset: a folder of class folders, a folder with train/ and test/ class folders, or 15scene")
+    p.add_argument("--model", default="efficientnet_lite0", help="model name: see `transferlab models`")
     p.add_argument("--weights", default="auto", help="pretrained weights tag (or a file) to start from")
-    p.add_argument("--mode", default="head", choices=MODES,
+    p.add_argument("--mode", default="head", choices=FINETUNE_MODES,
                    help="head: new head on frozen cached features; last-block: + the last block; full: everything")
     p.add_argument("--epochs", type=int, default=None, help="maximum epochs (default 60 for head, 10 otherwise)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--optimizer", default="adamw", choices=OPTIMIZERS)
+    p.add_argument("--batch-size", type=int, default=32, help="images (or feature rows) per training step")
+    p.add_argument("--optimizer", default="adamw", choices=OPTIMIZERS, help="optimizer (with a cosine schedule)")
     p.add_argument("--lr", type=float, default=None, help="head learning rate (default AdamW 1e-3, SGD 1e-2)")
-    p.add_argument("--backbone-lr-scale", type=float, default=0.1, help="backbone lr = lr × this (default 0.1)")
-    p.add_argument("--weight-decay", type=float, default=None, help="default AdamW 0.01, SGD 1e-4")
-    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--backbone-lr-scale", type=float, default=0.1, help="backbone lr = lr × this")
+    p.add_argument("--weight-decay", type=float, default=None, help="weight decay (default AdamW 0.01, SGD 1e-4)")
+    p.add_argument("--label-smoothing", type=float, default=0.1, help="label smoothing of the cross-entropy loss")
     p.add_argument("--patience", type=int, default=None,
                    help="early stopping: epochs without validation improvement (default 10 for head, 3 otherwise)")
     p.add_argument("--val-fraction", type=float, default=0.1, help="validation part of each training class")
@@ -37,11 +38,14 @@ def add_parser(sub) -> None:
                    help="BatchNorm statistics in trained steps: frozen (ImageNet's) or updated")
     p.add_argument("--init-head", default="lp", choices=("lp", "random"),
                    help="image modes: start from the head trained on cached features (lp) or a random head")
-    p.add_argument("--protocol", default="fixed", help="fixed (the dataset's train/test), or random:1")
-    p.add_argument("--train-per-class", type=int, default=100)
-    p.add_argument("--limit-per-class", type=int, default=None, help="first K images per class and split")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=None, help="image decoding worker processes")
+    p.add_argument("--protocol", default="auto", help=PROTOCOL_HELP + " (fine-tuning takes one split: not random:N "
+                                                      "with N > 1)")
+    p.add_argument("--train-per-class", type=int, default=100, help="training images per class of a random:1 split")
+    p.add_argument("--limit-per-class", type=int, default=None,
+                   help="first K images (by name) per class and split: a quick subset (default: all)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (split, training)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="image decoding worker processes (default: CPUs - 1, between 1 and 4)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--cache", default=None, help="feature cache folder (default: the user cache)")
     p.add_argument("--no-compare-svm", action="store_true", help="skip the linear SVM on the same features/split")
@@ -54,10 +58,17 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from ..datasets import load_dataset, resolve_protocol
+    from ..experiment import RunConfig
+    from ..finetune import CHECKPOINT, FinetuneConfig, finetune
+
+    protocol, why = resolve_protocol(args.protocol, load_dataset(args.data, args.limit_per_class).has_fixed_split)
+    if protocol != args.protocol:
+        print(f"protocol {protocol}: {why}", file=sys.stderr if args.json else sys.stdout)
     out = Path(args.out or f"runs/finetune-{args.model}-{args.mode}")
     if args.fresh and (out / CHECKPOINT).exists():
         (out / CHECKPOINT).unlink()
-    run_cfg = RunConfig(data=args.data, model=args.model, weights=args.weights, protocol=args.protocol,
+    run_cfg = RunConfig(data=args.data, model=args.model, weights=args.weights, protocol=protocol,
                         train_per_class=args.train_per_class, limit_per_class=args.limit_per_class, seed=args.seed,
                         batch_size=args.batch_size, workers=args.workers, device=args.device, cache=args.cache,
                         progress=False if args.quiet else None)

@@ -4,18 +4,17 @@ from __future__ import annotations
 import json
 import sys
 
-from ..summary import format_summary, params_figure, summarize
-
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("inspect", help="per-layer output shapes and parameters of a model",
-                              description=__doc__.splitlines()[0])
-    p.add_argument("model", help="a model name (see `transferlab models`)")
+    p = subparsers.add_parser("inspect", help="per-layer output shapes and parameters of a model")
+    p.add_argument("model", help="a model name: see `transferlab models`")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--figure", metavar="FILE.png", help="also draw parameters per layer with the FC share")
 
 
 def run(args) -> int:
+    from ..summary import format_summary, params_figure, summarize
+
     s = summarize(args.model)
     print(json.dumps(s, indent=1) if args.json else format_summary(s))
     if args.figure:

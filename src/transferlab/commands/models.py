@@ -3,23 +3,20 @@ from __future__ import annotations
 
 import json
 
-from tabulate import tabulate
-
-from ..preprocess import Preprocess
-from ..registry import MODELS
-from ..summary import build_meta
-
 RANDOM = "RANDOM WEIGHTS (seeded initialisation, not pretrained)"
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("models", help="list models, weights, licences and availability",
-                              description=__doc__.splitlines()[0])
+    p = subparsers.add_parser("models", help="list models, weights, licences and availability")
     p.add_argument("--json", action="store_true", help="print the list as JSON")
 
 
 def catalogue() -> list[dict]:
     """One row per (model, weights), the always-present ``none`` (random initialisation) included."""
+    from ..preprocess import Preprocess
+    from ..registry import MODELS
+    from ..summary import build_meta
+
     rows = []
     for name, spec in MODELS.items():
         layers = build_meta(name).layer_names()
@@ -47,6 +44,8 @@ def _text_row(r: dict) -> tuple:
 
 
 def run(args) -> int:
+    from tabulate import tabulate
+
     rows = catalogue()
     if args.json:
         print(json.dumps(rows, indent=1))

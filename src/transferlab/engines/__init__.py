@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..features.extract import Extractor
+from ..options import ENGINES
 from ..registry import load_model
-
-ENGINES = ("local", "ray")
 
 
 def build_extractor(model: str, weights: str, outputs: Sequence[tuple[str, str]], *, gray: str = "replicate",

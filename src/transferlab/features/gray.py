@@ -7,8 +7,7 @@ import torch
 from torch import nn
 
 from ..backbones.base import Backbone, Normalize
-
-GRAY_MODES = ("replicate", "conv1-mean", "conv1-sum")
+from ..options import GRAY_MODES
 
 
 def _one_channel(conv: nn.Conv2d, weight: torch.Tensor, bias: bool) -> nn.Conv2d:

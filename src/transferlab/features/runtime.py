@@ -29,10 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..options import RUNTIMES
 from ..weights.sources import cache_dir
-
-# runtime -> numerics recorded with (and keying) every feature it produces; exact modes share "fp32"
-RUNTIMES = {"eager": "fp32", "onnx": "fp32", "bf16": "bf16", "fp16": "fp16"}
 
 # runtime -> stated bound on deviation() from eager fp32 features of the same images. Measured on 15 Scene:
 # onnx ~1e-6; bf16 ~0.01-0.03 on VGG16 conv layers, ~0.13 on EfficientNet-Lite0 (depthwise convs, 16 blocks)

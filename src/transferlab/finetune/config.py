@@ -6,9 +6,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 
 from ..experiment import RunConfig
+from ..options import FINETUNE_MODES as MODES, OPTIMIZERS
 
-MODES = ("head", "last-block", "full")
-OPTIMIZERS = ("adamw", "sgd")
 # what fine-tuning takes from the run; its other fields must keep their defaults: fine-tuning picks the layer (the
 # head's) itself, and the image loop reads images the weights' own way, in fp32
 RUN_FIELDS = ("data", "model", "weights", "protocol", "train_per_class", "limit_per_class", "seed", "batch_size",
