@@ -117,9 +117,10 @@ def parse_protocol(protocol: str) -> tuple[str, int]:
 
 
 def make_splits(labels: np.ndarray, split: np.ndarray, protocol: str, train_per_class: int = 100,
-                seed: int = 0) -> list[Split]:
+                seed: int = 0, classes: list[str] | None = None) -> list[Split]:
     """``fixed``: the dataset's own train/ and test/; ``random:N``: N seeded draws of ``train_per_class``
-    training images per class from everything pooled, the rest for testing (the literature's protocol)."""
+    training images per class from everything pooled, the rest for testing (the literature's protocol).
+    ``classes`` (names by label) lets errors name the class."""
     kind, n = parse_protocol(protocol)
     idx = np.arange(len(labels))
     if kind == "fixed":
@@ -133,8 +134,8 @@ def make_splits(labels: np.ndarray, split: np.ndarray, protocol: str, train_per_
         for c in np.unique(labels):
             members = idx[labels == c]
             if len(members) <= train_per_class:
-                raise DatasetError(f"class {c} has {len(members)} images; random split needs more than "
-                                   f"--train-per-class {train_per_class}")
+                raise DatasetError(f"class {classes[c] if classes else int(c)!r} has {len(members)} images; a "
+                                   f"random split needs more than --train-per-class {train_per_class}")
             train += list(rng.choice(members, train_per_class, replace=False))
         train = np.sort(np.array(train))
         splits.append(Split(train, np.setdiff1d(idx, train), s))
