@@ -2,7 +2,9 @@
 
 Debian's ``chromium`` package (``apt-get install -y chromium``) provides the binary; ``$CHROMIUM`` overrides the
 search. Without one a browser test skips, except under CI (``$CI`` set, as CI services do and ``.ci/run`` does),
-where it fails: CI must not pass a rendering test that rendered nothing. The rendered-DOM check runs a copy of the page with a small probe script appended, which records on each
+where it fails: CI must not pass a rendering test that rendered nothing.
+
+The rendered-DOM check runs a copy of the page with a small probe script appended, which records on each
 ``<img>`` whether it decoded (``naturalWidth``) and its laid-out size, and on each ``<section>`` its height; the page
 under test itself stays script-free.
 """

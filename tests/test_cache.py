@@ -82,6 +82,22 @@ def test_pages_damaged_after_opening_stop_with_one_line_and_the_rerun_recomputes
     assert np.array_equal(cache.get("k", images[:2]), feats[:2])
 
 
+def test_damage_another_run_already_set_aside_is_left_alone(tmp_path, capsys):
+    images, _ = _filled(tmp_path)
+    path = tmp_path / "features.sqlite"
+    with open(path, "r+b") as f:
+        f.seek(path.stat().st_size // 2)
+        f.write(b"\xde\xad" * 50_000)
+    cache = FeatureCache(tmp_path)
+    os.replace(path, tmp_path / "features.sqlite.corrupt-by-other-run")  # what a concurrent run does …
+    _filled(tmp_path, n=2)  # … before it starts a new cache and stores two rows in it
+    with pytest.raises(RuntimeError, match="damaged .*: another run has set it aside and started an empty cache"):
+        cache.get("k", images)
+    assert capsys.readouterr().err == ""
+    assert cache.present("k") == {"img0", "img1"}  # now on the other run's new file, which was not moved
+    assert sorted(p.name for p in tmp_path.iterdir() if "corrupt" in p.name) == ["features.sqlite.corrupt-by-other-run"]
+
+
 @pytest.mark.skipif(not SCENE.is_dir(), reason=f"15 Scene not found at {SCENE}")
 def test_extraction_over_a_corrupt_cache_recomputes(tmp_path, capsys):
     (tmp_path / "features.sqlite").write_bytes(b"\0" * 4096)  # e.g. a file zeroed by a crash

@@ -10,7 +10,7 @@ from tabulate import tabulate
 from ..features.cache import FeatureCache, default_cache_root
 from ..weights.sources import cache_dir
 
-# what transferlab stores under its cache folder: kind -> (sub-folder, what it is); features may live elsewhere (--cache)
+# what transferlab stores under its cache folder: kind -> (sub-folder, what it is); features may be elsewhere (--cache)
 KINDS = {
     "features": ("features", "extracted feature vectors (SQLite), and damaged cache files set aside"),
     "onnx": ("onnx", "ONNX exports of networks (--runtime onnx)"),

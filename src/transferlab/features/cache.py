@@ -69,8 +69,9 @@ class FeatureCache:
                 time.sleep(0.1)
         self.db.execute("PRAGMA synchronous=NORMAL")
 
-    def _set_aside(self, error: sqlite3.DatabaseError) -> Path:
-        """Move the unreadable file (with its -wal/-shm) to ``features.sqlite.corrupt-<time>`` and warn in one line."""
+    def _set_aside(self, error: sqlite3.DatabaseError) -> str:
+        """Move the unreadable file (with its -wal/-shm) to ``features.sqlite.corrupt-<time>`` and warn in one line;
+        returns what became of it."""
         self.db.close()
         stamp = time.strftime("%Y%m%d-%H%M%S")
         aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
@@ -78,17 +79,16 @@ class FeatureCache:
         while aside.exists():
             n += 1
             aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
-        try:
-            if self.path.stat().st_ino == self._inode:  # not already replaced by a concurrent run
+        with contextlib.suppress(FileNotFoundError):
+            if self.path.stat().st_ino == self._inode:  # else a concurrent run has already replaced it
                 os.replace(self.path, aside)
                 for side in ("-wal", "-shm"):  # a stale log must not be replayed into the new file
                     with contextlib.suppress(FileNotFoundError):
                         os.replace(f"{self.path}{side}", f"{aside}{side}")
-        except FileNotFoundError:
-            pass
-        print(f"transferlab: warning: {self.path} is not a readable feature cache ({error}); moved it to {aside} "
-              "and started an empty one", file=sys.stderr)
-        return aside
+                print(f"transferlab: warning: {self.path} is not a readable feature cache ({error}); moved it to "
+                      f"{aside} and started an empty one", file=sys.stderr)
+                return f"moved it to {aside}"
+        return "another run has set it aside"
 
     @contextlib.contextmanager
     def _checked(self):
@@ -99,9 +99,9 @@ class FeatureCache:
         except sqlite3.DatabaseError as e:
             if not is_corrupt(e):
                 raise
-            aside = self._set_aside(e)
+            done = self._set_aside(e)
             self._open()
-            raise RuntimeError(f"{self.path} was damaged ({e}): moved it to {aside} and started an empty cache; "
+            raise RuntimeError(f"{self.path} was damaged ({e}): {done} and started an empty cache; "
                                "run the command again to recompute its features") from None
 
     def present(self, key: str) -> set[str]:
