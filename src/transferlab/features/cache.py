@@ -151,10 +151,6 @@ class FeatureCache:
         return [{"key": k, "spec": json.loads(spec), "dim": dim, "images": n,
                  "megabytes": round(n * dim * 4 / 1e6, 1)} for k, spec, dim, created, n in rows]
 
-    def size_bytes(self) -> int:
-        """Bytes on disk of the live cache (the database and its -wal/-shm; files set aside not included)."""
-        return sum(p.stat().st_size for p in self.root.glob("features.sqlite*") if p not in self.set_aside())
-
     def close(self) -> None:
         self.db.close()
 
