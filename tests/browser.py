@@ -1,7 +1,10 @@
 """Headless Chromium for tests: find it, take a screenshot of a page, and read the DOM as the browser rendered it.
 
 Debian's ``chromium`` package (``apt-get install -y chromium``) provides the binary; ``$CHROMIUM`` overrides the
-search. The rendered-DOM check runs a copy of the page with a small probe script appended, which records on each
+search. Without one a browser test skips, except under CI (``$CI`` set, as CI services do and ``.ci/run`` does),
+where it fails: CI must not pass a rendering test that rendered nothing.
+
+The rendered-DOM check runs a copy of the page with a small probe script appended, which records on each
 ``<img>`` whether it decoded (``naturalWidth``) and its laid-out size, and on each ``<section>`` its height; the page
 under test itself stays script-free.
 """
@@ -40,6 +43,24 @@ def find_chromium() -> str | None:
     if env:
         return shutil.which(env) or (env if Path(env).is_file() else None)
     return next((p for p in map(shutil.which, CANDIDATES) if p), None)
+
+
+def under_ci() -> bool:
+    """True when ``$CI`` is set to anything but empty, 0 or false."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false")
+
+
+def require_chromium() -> str:
+    """The Chromium binary for a test: skip without one, fail instead under CI."""
+    import pytest
+
+    binary = find_chromium()
+    if binary is None:
+        reason = "chromium is not installed (apt-get install -y chromium, or set $CHROMIUM)"
+        if under_ci():
+            pytest.fail(f"CI=true: {reason}", pytrace=False)
+        pytest.skip(reason)
+    return binary
 
 
 def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess:

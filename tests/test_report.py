@@ -321,8 +321,7 @@ def test_renders_in_headless_chromium(report):
     sys.path.insert(0, str(Path(__file__).parent))  # tests/browser.py, whatever pytest's import mode
     import browser
 
-    if browser.find_chromium() is None:
-        pytest.skip("chromium is not installed (the CI set-up installs it: apt-get install -y chromium)")
+    browser.require_chromium()  # skips without Chromium, fails under CI
     info, _ = report
     png = browser.screenshot(info["path"], ARTIFACTS / "report.png", 1280, 4000)
     print(f"\nscreenshot of the rendered report: {png}")

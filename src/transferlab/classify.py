@@ -55,9 +55,11 @@ def fit_classifier(x: np.ndarray, y: np.ndarray, name: str = "linear-svm", C: fl
         raise ValueError(f"--pca {pca} exceeds min(n_samples, n_features) = {min(x.shape)}")
     cv = None
     if C == "auto":
-        folds = min(folds, int(np.bincount(y).min()))  # stratified folds need that many images per class
+        smallest = int(np.bincount(y).min())
+        folds = min(folds, smallest)  # stratified folds need that many images per class
         if folds < 2:
-            raise ValueError("--C auto needs at least 2 training images per class for cross-validation")
+            raise ValueError(f"--C auto needs at least 2 training images per class for cross-validation; "
+                             f"a class has {smallest}")
         grid = [1, 3, 5, 10, 20] if name == "knn" else C_GRID
         search = GridSearchCV(make_pipeline(name, 1.0, standardize, pca, seed), {"clf__" + _c_param(name): [
             _c_value(name, c) for c in grid]}, cv=StratifiedKFold(folds, shuffle=True, random_state=seed), n_jobs=1)

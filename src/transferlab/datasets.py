@@ -140,13 +140,14 @@ def resolve_protocol(protocol: str, fixed_split: bool) -> tuple[str, str]:
 
 
 def make_splits(labels: np.ndarray, split: np.ndarray, protocol: str, train_per_class: int = 100,
-                seed: int = 0) -> list[Split]:
+                seed: int = 0, classes: list[str] | None = None) -> list[Split]:
     """``fixed``: the dataset's own train/ and test/; ``random:N``: N seeded draws of ``train_per_class``
     training images per class from everything pooled, the rest for testing (the literature's protocol);
     ``holdout:F``: one seeded draw of round(F × n) test images from each class of n (at least one image on each
-    side); ``auto``: see :func:`resolve_protocol`."""
+    side); ``auto``: see :func:`resolve_protocol`. ``classes`` (names by label) lets errors name the class."""
     kind, n = parse_protocol(resolve_protocol(protocol, bool((split == "train").any()))[0])
     idx = np.arange(len(labels))
+    name = (lambda c: repr(classes[c])) if classes else (lambda c: str(int(c)))
     if kind == "fixed":
         if not (split == "train").any():
             raise DatasetError("protocol 'fixed' needs train/ and test/ folders; use auto, holdout:F or random:N "
@@ -158,7 +159,7 @@ def make_splits(labels: np.ndarray, split: np.ndarray, protocol: str, train_per_
         for c in np.unique(labels):
             members = idx[labels == c]
             if len(members) < 2:
-                raise DatasetError(f"class {c} has {len(members)} image; a hold-out split needs at least 2 (one to "
+                raise DatasetError(f"class {name(c)} has {len(members)} image; a hold-out split needs at least 2 (one to "
                                    f"train on, one to test)")
             k = min(len(members) - 1, max(1, round(n * len(members))))
             test += list(rng.choice(members, k, replace=False))
@@ -171,8 +172,8 @@ def make_splits(labels: np.ndarray, split: np.ndarray, protocol: str, train_per_
         for c in np.unique(labels):
             members = idx[labels == c]
             if len(members) <= train_per_class:
-                raise DatasetError(f"class {c} has {len(members)} images; random split needs more than "
-                                   f"--train-per-class {train_per_class}")
+                raise DatasetError(f"class {name(c)} has {len(members)} images; a "
+                                   f"random split needs more than --train-per-class {train_per_class}")
             train += list(rng.choice(members, train_per_class, replace=False))
         train = np.sort(np.array(train))
         splits.append(Split(train, np.setdiff1d(idx, train), s))

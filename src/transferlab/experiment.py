@@ -155,7 +155,7 @@ def run_experiment(cfg: RunConfig, log: Callable[[str], None] = lambda msg: None
         source = {**model.provenance(), "label": model.label(), "dataset": dataset.describe()}
         extraction = extraction_record(ext)
     x_all = assemble(ext, outputs, slice(None), cfg.l2)
-    splits = make_splits(y_all, split, cfg.protocol, cfg.train_per_class, cfg.seed)
+    splits = make_splits(y_all, split, cfg.protocol, cfg.train_per_class, cfg.seed, classes)
     scores = fit_and_evaluate(x_all, y_all, splits, classes, paths, cfg.classifier, cfg.C, cfg.standardize,
                               cfg.pca, cfg.seed)
     return {

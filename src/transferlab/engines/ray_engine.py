@@ -13,9 +13,13 @@ Fault tolerance is Ray's: Ray Data creates pool actors with ``max_restarts=-1`` 
 whose actor dies is recomputed on a restarted actor, and its output is produced once; Ray Data's Parquet
 writer names files per write task, so a retried write replaces its own file. After the run the engine checks
 that the store holds every listed image exactly once.
+
+Ray's own logging (Ray core and Ray Data, whose DEBUG lines dump operator metrics on every scheduling step) is
+kept at WARNING; ``TRANSFERLAB_RAY_LOG=info`` (or debug, error) asks for another level.
 """
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
@@ -28,6 +32,28 @@ import numpy as np
 from ..features.extract import _collate, _Decode, file_hash
 from ..features.store import FeatureStore, build_metadata, dataset_rows, make_table, store_schema
 from . import build_extractor, output_dims
+
+
+RAY_LOG_ENV = "TRANSFERLAB_RAY_LOG"
+
+
+def ray_log_level() -> int:
+    """The level for Ray's loggers: WARNING unless ``$TRANSFERLAB_RAY_LOG`` names another (debug, info, error)."""
+    name = os.environ.get(RAY_LOG_ENV) or "warning"
+    level = logging.getLevelName(name.upper())
+    if not isinstance(level, int):
+        raise ValueError(f"{RAY_LOG_ENV}={name!r} is not a log level; use debug, info, warning or error")
+    return level
+
+
+def quiet_ray_logging() -> int:
+    """Set Ray core's and Ray Data's loggers here, and Ray Data's in the workers a local Ray starts from here
+    (``RAY_DATA_LOG_LEVEL``, unless already set), to :func:`ray_log_level`; returns the level."""
+    level = ray_log_level()
+    os.environ.setdefault("RAY_DATA_LOG_LEVEL", logging.getLevelName(level))
+    for name in ("ray", "ray.data"):
+        logging.getLogger(name).setLevel(level)
+    return level
 
 
 def bad_path_reason(path: str | Path, e: OSError) -> str:
@@ -145,11 +171,10 @@ def extract_ray(dataset, out: str | Path, *, model: str, weights: str = "auto",
     gpu = device.startswith("cuda")
 
     t_ready = time.perf_counter()
+    level = quiet_ray_logging()
     started = not ray.is_initialized()
     if started:
-        import logging
-
-        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
+        ray.init(address=address, include_dashboard=False, logging_level=level)
     t_init = time.perf_counter()
     try:
         resources = ray.cluster_resources()

@@ -111,13 +111,21 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
 
     def find_class(self, module, name):
         if (module, name) not in self.ALLOWED:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a weights pickle")
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a weights pickle "
+                                         "(only numpy arrays are allowed)")
         return {"ndarray": np.ndarray, "dtype": np.dtype, "_reconstruct": np._core.multiarray._reconstruct}[name]
 
 
 def load_numpy_pickle(path: Path):
+    """A pickle of numpy arrays in plain containers; anything else is refused with the file's name."""
     with open(path, "rb") as f:
-        return _NumpyOnlyUnpickler(io.BytesIO(f.read())).load()
+        data = f.read()
+    try:
+        return _NumpyOnlyUnpickler(io.BytesIO(data)).load()
+    except pickle.UnpicklingError as e:
+        raise WeightsError(f"{path}: {e}") from None
+    except EOFError:
+        raise WeightsError(f"{path}: empty or truncated pickle") from None
 
 
 def load_torch_file(path: Path) -> tuple[dict, dict]:

