@@ -72,23 +72,22 @@ def run(args) -> int:
     out = Path(args.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}-{args.model}-{'+'.join(args.layer)}")
     path = save_result(result, out)
     if args.json:
-        print(json.dumps(result, indent=2, default=str))
+        print(json.dumps(result.to_dict(), indent=2))
         return 0
-    ext, prov = result["extraction"], result["provenance"]
-    for bad in ext["bad_files"]:
-        print(f"skipped {bad['path']}: {bad['reason']}")
-    acc = f"{result['accuracy']:.4f}" + (f" ± {result['accuracy_std']:.4f} over {len(result['runs'])} splits"
-                                          if len(result["runs"]) > 1 else "")
-    run0 = result["runs"][0]
-    print(f"{prov['label']} · layers {'+'.join(cfg.layers)} · pool {cfg.pool}{' + L2' if cfg.l2 else ''} · "
-          f"gray {cfg.gray} · {cfg.classifier} C={run0['C']}")
-    print(f"data: {len(result['classes'])} classes, train {run0['train_images']}, test {run0['test_images']}, "
-          f"{len(ext['bad_files'])} bad files skipped; protocol {cfg.protocol}")
-    if "feature_store" in ext:
-        print(f"features: {result['feature_dim']} dims, read from the store {ext['feature_store']}")
+    ext, prov, run0 = result.extraction, result.provenance, result.runs[0]
+    for bad in ext.bad_files:
+        print(f"skipped {bad.path}: {bad.reason}")
+    acc = f"{result.accuracy:.4f}" + (f" ± {result.accuracy_std:.4f} over {len(result.runs)} splits"
+                                       if len(result.runs) > 1 else "")
+    print(f"{prov.label} · layers {'+'.join(cfg.layers)} · pool {cfg.pool}{' + L2' if cfg.l2 else ''} · "
+          f"gray {cfg.gray} · {cfg.classifier} C={run0.C}")
+    print(f"data: {len(result.classes)} classes, train {run0.train_images}, test {run0.test_images}, "
+          f"{len(ext.bad_files)} bad files skipped; protocol {cfg.protocol}")
+    if ext.feature_store:
+        print(f"features: {result.feature_dim} dims, read from the store {ext.feature_store}")
     else:
-        print(f"features: {result['feature_dim']} dims; {ext['computed_images']} computed "
-              f"({ext['images_per_s']} img/s), {ext['cached_images']} from cache, {ext['seconds']} s")
-    print(f"accuracy {acc} · mean per-class accuracy {result['mean_class_accuracy']:.4f}")
+        print(f"features: {result.feature_dim} dims; {ext.computed_images} computed "
+              f"({ext.images_per_s} img/s), {ext.cached_images} from cache, {ext.seconds} s")
+    print(f"accuracy {acc} · mean per-class accuracy {result.mean_class_accuracy:.4f}")
     print(f"saved {path} and {out / 'confusion.png'}")
     return 0
