@@ -18,23 +18,23 @@ NOT_COMPUTED = "not computed (--no-compute)"
 
 @dataclass
 class Analyses:
-    """The computed parts; a part that failed is None and ``errors`` says why, one not attempted says so too."""
+    """The computed parts; a part that failed is None and ``errors`` says why."""
 
     architecture: ArchitectureRecord | None = None
     predictions: PredictionsRecord | None = None
     activations: ActivationsRecord | None = None
     gray_check: GrayCheckRecord | None = None
     errors: dict[str, str] = field(default_factory=dict)
-    networks: bool = True  # False: the parts that run a network were not attempted
 
     def why_missing(self, part: str) -> str:
+        """Why ``part`` is not there: its error, else that the networks were not run."""
         return self.errors.get(part, NOT_COMPUTED)
 
 
 def analyse(data: Path | None = None, samples_dir=None, networks: bool = True, log=None) -> Analyses:
     """VGG16's architecture (no weights needed), and with ``networks`` the parts that run a network: predictions on
     the sample photos and two images of ``data``, VGG16's conv1_1 maps and the gray check on an image of ``data``."""
-    out = Analyses(networks=networks)
+    out = Analyses()
 
     def attempt(part, fn):
         t0 = time.perf_counter()
@@ -51,6 +51,10 @@ def analyse(data: Path | None = None, samples_dir=None, networks: bool = True, l
         model = load_model("vgg16", "imagenet-conv")
         return model, first_layer_activations(model, sample_path("chelsea", samples_dir))
 
+    def gray(model):  # on a dataset image (grayscale in 15 Scene), else on the photo of the activation maps
+        scenes = scene_images(data, n=1)
+        return gray_check(model, scenes[0][1] if scenes else Path(out.activations.image))
+
     out.architecture = attempt("architecture", architecture)
     if not networks:
         return out
@@ -58,7 +62,5 @@ def analyse(data: Path | None = None, samples_dir=None, networks: bool = True, l
     vgg = attempt("activations", vgg16_conv1)
     if vgg is not None:
         model, out.activations = vgg
-        scenes = scene_images(data, n=1)
-        out.gray_check = attempt("gray_check", lambda: gray_check(model, scenes[0][1] if scenes
-                                                                  else Path(out.activations.image)))
+        out.gray_check = attempt("gray_check", lambda: gray(model))
     return out

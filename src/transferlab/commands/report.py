@@ -3,6 +3,11 @@ from __future__ import annotations
 
 import shlex
 import sys
+from pathlib import Path
+
+from ..analysis import analyse
+from ..report.inputs import data_hint, dataset_root, find_inputs
+from ..report.render import ReportInfo, render_report
 
 
 def add_parser(subparsers) -> None:
@@ -26,21 +31,29 @@ def add_parser(subparsers) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
-def run(args) -> int:
-    from ..report import build_report
+def build_report(paths, out: str | Path, data: str | Path | None = None, compute: bool = True, samples_dir=None,
+                 command: str | None = None, title: str | None = None, log=None) -> ReportInfo:
+    """Find the records in ``paths``, compute what the report computes itself (only the architecture without
+    ``compute``), and write the page to ``out``."""
+    inputs = find_inputs(paths)
+    root = dataset_root(inputs, data)
+    analyses = analyse(root, samples_dir, networks=compute, log=log)
+    return render_report(inputs, analyses, out, command or "transferlab report " + shlex.join(map(str, paths)),
+                         data_root=root, data_hint=data_hint(inputs, data), title=title)
 
-    command = "transferlab " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["report"] \
-        else None
+
+def run(args) -> int:
+    command = "transferlab " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["report"] else None
     log = None if args.quiet else (lambda msg: print(f"  {msg}", file=sys.stderr))
     info = build_report(args.inputs, args.out, data=args.data, compute=not args.no_compute,
                         samples_dir=args.samples_dir, command=command, title=args.title, log=log)
-    for path, why in info["skipped"]:
+    for path, why in info.skipped:
         print(f"transferlab report: skipped {path}: {why}", file=sys.stderr)
-    for key, err in info["computed_errors"].items():
+    for key, err in info.computed_errors.items():
         print(f"transferlab report: {key} not computed: {err}", file=sys.stderr)
-    print(f"report: {info['path']} ({info['bytes'] / 1e6:.1f} MB; {info['runs']} run(s), {info['studies']} "
-          f"study(ies), {info['finetunes']} fine-tuning record(s))")
-    if info["missing"]:
-        print(f"{len(info['missing'])} part(s) await an input; the section 'To complete this report' lists the "
+    print(f"report: {info.path} ({info.bytes / 1e6:.1f} MB; {info.runs} run(s), {info.studies} study(ies), "
+          f"{info.finetunes} fine-tuning record(s))")
+    if info.missing:
+        print(f"{len(info.missing)} part(s) await an input; the section 'To complete this report' lists the "
               "commands")
     return 0
