@@ -202,8 +202,8 @@ def test_numbers_of_the_run_are_those_of_its_record(report, records):
     assert (f"<td><b>{run.accuracy:.4f}</b></td><td>{run.mean_class_accuracy:.4f}</td>"
             f"<td>{fmt(run.feature_dim)}</td><td>{fmt(run.extraction.images_per_s)}</td>") in runs
     assert f"<td>{run0.train_images} / {run0.test_images}</td>" in runs
-    assert f"Discussed run: [R1] efficientnet_lite0 [imagenet weights {run.provenance.weights_sha256[:12]}] · avgpool " \
-           f"avg · linear-svm — accuracy <b>{run.accuracy:.4f}</b>, {run0.test_images} test images." in plain
+    assert (f"Discussed run: [R1] {run.provenance.label} · avgpool avg · linear-svm — accuracy "
+            f"<b>{run.accuracy:.4f}</b>, {run0.test_images} test images.") in plain
     assert run.provenance.weights_sha256 in text
 
 

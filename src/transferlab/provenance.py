@@ -1,5 +1,6 @@
 """Typed records of a run (``result.json``), a study (``study.json``) and a fine-tuning (``finetune.json``): each
-written by its ``write`` and read by :func:`read_record`, the only places their JSON is made or parsed.
+written by its ``write`` and read by :func:`read_record` (or :func:`parse_record`), the only places their JSON is
+made or parsed.
 
 Fields that are None are left out of the JSON (a reader sees a missing key as None), and so are the empty ones of
 the descriptive records (provenance, dataset); older files, which wrote them as ``null`` or lacked them, load
@@ -70,8 +71,9 @@ def _dicts(value) -> list[dict]:
 
 
 class _ItemAccess:
-    """``record["key"]`` reads the attribute ``key``: for callers still written for the former dict records
-    (``finetune.py``'s SVM comparison, ``bench.py``'s accuracy check) until they read attributes."""
+    """``record["key"]`` reads the attribute ``key`` (or a key of ``extra``): for the callers of ``run_experiment``
+    still written for its former dict (``finetune.py``'s SVM comparison, ``bench.py``'s accuracy check) until they
+    read attributes."""
 
     def __getitem__(self, key: str):
         if key in {f.name for f in fields(self)}:
@@ -80,6 +82,19 @@ class _ItemAccess:
         if key in extra:
             return extra[key]
         raise KeyError(key)
+
+
+class _Record:
+    """A record file's JSON (``to_dict``) and its writer."""
+
+    def to_dict(self) -> dict:
+        return _json(self)
+
+    def write(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2))
+        return path
 
 
 # ------------------------------------------------------------------------------------------------ provenance
@@ -219,7 +234,7 @@ class Extraction:
 
 
 @dataclass
-class RunRecord(Scores):
+class RunRecord(Scores, _Record):
     """``transferlab run``: features + classifier on a dataset, evaluated on held-out images (``result.json``)."""
 
     feature_dim: int | None = None
@@ -241,18 +256,12 @@ class RunRecord(Scores):
                       runs=runs, extraction=Extraction.from_dict(data.get("extraction")),
                       provenance=Provenance.from_dict(data.get("provenance")), synthetic=_synthetic(data))
 
-    def to_dict(self) -> dict:
-        return _json(self)
-
-    def write(self, path: str | Path) -> Path:
-        return _write(self, path)
-
 
 # ------------------------------------------------------------------------------------------------ study
 
 
 @dataclass
-class StudyRecord(_ItemAccess):
+class StudyRecord(_Record):
     """``transferlab study``: one question of the practical as a table of measured rows (``study.json``).
 
     Rows are plain dicts because each study has its own columns; ``tables`` holds further tables (the layer
@@ -279,9 +288,9 @@ class StudyRecord(_ItemAccess):
         own = {f.name for f in fields(cls)} | {"_fixture"}
         tables = {k: _dicts(v) for k, v in data.items()
                   if k not in own and isinstance(v, list) and v and all(isinstance(x, dict) for x in v)}
-        columns = data.get("columns")
+        columns = data["columns"] if isinstance(data.get("columns"), list) else []
         return cls(study=str(data.get("study", "?")), rows=_dicts(data["rows"]),
-                   question=str(data.get("question") or ""), columns=[str(c) for c in columns] if isinstance(columns, list) else [],
+                   question=str(data.get("question") or ""), columns=[str(c) for c in columns],
                    best=data["best"] if isinstance(data.get("best"), dict) else None,
                    notes=[n for n in data.get("notes") or [] if isinstance(n, str)], tables=tables,
                    figure=str(data["figure"]) if data.get("figure") else None,
@@ -292,9 +301,6 @@ class StudyRecord(_ItemAccess):
         out = _json(self)
         out.update(out.pop("tables", {}))
         return out
-
-    def write(self, path: str | Path) -> Path:
-        return _write(self, path)
 
 
 # ------------------------------------------------------------------------------------------------ fine-tuning
@@ -335,7 +341,7 @@ class SvmComparison:
 
 
 @dataclass
-class FinetuneRecord(_ItemAccess):
+class FinetuneRecord(_Record):
     """``transferlab finetune``: a new head (and possibly blocks) trained on the images, tested (``finetune.json``)."""
 
     status: str | None = None
@@ -375,12 +381,6 @@ class FinetuneRecord(_ItemAccess):
                       svm=_known(SvmComparison, svm) if isinstance(svm, dict) and "accuracy" in svm else None,
                       provenance=Provenance.from_dict(data.get("provenance")), synthetic=_synthetic(data))
 
-    def to_dict(self) -> dict:
-        return _json(self)
-
-    def write(self, path: str | Path) -> Path:
-        return _write(self, path)
-
 
 # ------------------------------------------------------------------------------------------------ files
 
@@ -393,13 +393,6 @@ def _synthetic(data: dict) -> str | None:
     return str(mark) if mark else None
 
 
-def _write(record: Record, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record.to_dict(), indent=2))
-    return path
-
-
 def parse_record(kind: type[Record], raw: bytes, path: str | Path) -> Record:
     """The record of type ``kind`` in the bytes ``raw`` of file ``path``; RecordError names what is wrong."""
     try:
@@ -410,8 +403,8 @@ def parse_record(kind: type[Record], raw: bytes, path: str | Path) -> Record:
         raise RecordError(path, "not a JSON object")
     try:
         return kind.from_dict(data)
-    except (ValueError, TypeError, KeyError) as e:
-        raise RecordError(path, str(e).strip("'\"")) from None
+    except (ValueError, TypeError) as e:
+        raise RecordError(path, str(e)) from None
 
 
 def read_record(path: str | Path) -> Record:
