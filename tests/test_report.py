@@ -1,12 +1,17 @@
-"""``transferlab report``: the HTML answers every question of the practical, with the inputs' numbers, embedded
-figures, provenance, and a command for each missing part — and it renders in a real browser (headless Chromium).
+"""``transferlab report``: the HTML answers every question of the practical with the numbers of its input records,
+embedded figures, provenance, and a command for each missing part — and it renders in a real browser (headless
+Chromium).
 
-The run is real (EfficientNet-Lite0 ImageNet weights on 3 images per class of 15 Scene); the study and fine-tune
-records are SYNTHETIC TEST FIXTURES written below (marked ``"_fixture"``; the report flags them), never shipped.
+The run, the layer and pre-training studies and the fine-tuning are real: ``transferlab run``, ``study`` and
+``finetune`` (head, 2 epochs) on 3 images per class of 15 Scene with EfficientNet-Lite0, through the CLI. The gray,
+C and augmentation studies are SYNTHETIC TEST FIXTURES written below (marked ``"_fixture"``; the report flags them),
+for what the real subset cannot show cheaply: fixed values, a study without figure, markup in a note.
 """
 from __future__ import annotations
 
 import base64
+import hashlib
+import html
 import io
 import json
 import os
@@ -16,10 +21,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image, ImageDraw
 
-from transferlab.report import QUESTIONS, acc_column, build_report, find_inputs, row_label
-from transferlab.report_figures import classify_filters
+from transferlab.analysis.filters import classify_filters
+from transferlab.analysis.gray_check import gray_check
+from transferlab.cli import main
+from transferlab.report.build import build_report
+from transferlab.provenance import FinetuneRecord, RecordError, RunRecord, StudyRecord, read_record
+from transferlab.report.formatting import fmt
+from transferlab.report.inputs import find_inputs
+from transferlab.report.sections.common import QUESTIONS, acc_column, row_label
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("TRANSFERLAB_SHARED") or REPO / ".." / "shared")
@@ -60,14 +72,8 @@ def _write_study(root: Path, name: str, columns: list[str], rows: list[dict], be
     return folder
 
 
-def _write_fixtures(root: Path, classes: list[str]) -> None:
-    layers = [("pool1", 64, 0.4211), ("pool2", 128, 0.5532), ("pool3", 256, 0.7013), ("pool4", 512, 0.8345),
-              ("pool5", 512, 0.8123)]
-    rows = [{"layer": n, "dim": d, "accuracy": a, "ms_per_image": 10.0 * (i + 1), "fit_seconds": 0.5}
-            for i, (n, d, a) in enumerate(layers)]
-    _write_study(root, "layers", ["layer", "dim", "accuracy", "ms_per_image", "fit_seconds"], rows, rows[3],
-                 ["best single layer: pool4 (0.8345, 512 dims)"],
-                 combinations=[{"layers": "pool4+pool5", "accuracy": 0.8456, "fit_seconds": 1.0}])
+def _write_fixtures(root: Path) -> None:
+    """The synthetic studies: gray (fixed accuracies), C (CV choice), augmentation (no figure, markup in a note)."""
     gray = [{"gray": "replicate", "accuracy": 0.8123, "conv1_mean_abs": 0.9, "conv1_scale_vs_replicate": 1.0,
              "max_rel_diff_vs_replicate": 0.0},
             {"gray": "conv1-mean", "accuracy": 0.7988, "conv1_mean_abs": 0.3, "conv1_scale_vs_replicate": 0.3333,
@@ -76,11 +82,6 @@ def _write_fixtures(root: Path, classes: list[str]) -> None:
              "max_rel_diff_vs_replicate": 3.1e-07}]
     _write_study(root, "gray", ["gray", "accuracy", "conv1_mean_abs", "conv1_scale_vs_replicate",
                                 "max_rel_diff_vs_replicate"], gray, gray[0], ["conv1-sum reproduces replicate"])
-    pre = [{"weights": "vgg16 [imagenet-conv weights 2ecbe4ce0116, pretrained up to pool5]", "pretrained": True,
-            "accuracy": 0.8123},
-           {"weights": "vgg16 [RANDOM WEIGHTS, not pretrained; random-init-seed-0]", "pretrained": False,
-            "accuracy": 0.2345}]
-    _write_study(root, "pretraining", ["weights", "pretrained", "accuracy"], pre, pre[0], ["pretrained wins"])
     c_rows = [{"C": c, "cv_accuracy_on_train": 0.7 + 0.01 * i, "test_accuracy": t, "chosen_by_cv": c == 1.0}
               for i, (c, t) in enumerate([(0.01, 0.7011), (0.1, 0.7912), (1.0, 0.8123), (10.0, 0.8201)])]
     _write_study(root, "C", ["C", "cv_accuracy_on_train", "test_accuracy", "chosen_by_cv"], c_rows, c_rows[2],
@@ -89,56 +90,46 @@ def _write_fixtures(root: Path, classes: list[str]) -> None:
     _write_study(root, "augmentation", ["augmentation", "accuracy"], aug, aug[1],
                  ["<script>alert('not escaped')</script> & friends"], figure=False)
 
-    folder = root / "finetune-effnet-head"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    n = len(classes)
-    cm = (np.eye(n, dtype=int) * 8 + rng.integers(0, 2, (n, n))).tolist()
-    history = [{"epoch": e, "train_loss": round(2.5 / e, 4), "train_acc": round(0.5 + 0.08 * e, 4),
-                "val_loss": round(2.7 / e + 0.1, 4), "val_acc": round(0.45 + 0.07 * e, 4), "lr": 0.001,
-                "seconds": 3.0} for e in range(1, 6)]
-    record = {"_fixture": FIXTURE, "status": "finished", "model": "efficientnet_lite0", "mode": "head",
-              "epochs_run": 5, "epochs_planned": 5, "stopped_early": False, "best_epoch": 4, "history": history,
-              "train_seconds": 15.0, "classes": classes, "images": {"train": 1350, "val": 150, "test": 2985},
-              "test_accuracy": 0.8765, "test_per_class_accuracy": {c: 0.8 + 0.01 * (i % 10) for i, c in
-                                                                    enumerate(classes)},
-              "test_confusion_matrix": cm, "svm_accuracy": 0.8642,
-              "svm": {"accuracy": 0.8642, "per_class_accuracy": {c: 0.79 for c in classes}},
-              "provenance": {"model": "efficientnet_lite0", "weights": "imagenet", "weights_sha256": "5793" + "0" * 60,
-                             "trained_from_layer": "fc",
-                             "config": {"data": "15scene", "model": "efficientnet_lite0", "weights": "imagenet",
-                                        "mode": "head", "epochs": 5, "seed": 0}}}
-    (folder / "finetune.json").write_text(json.dumps(record, indent=1))
-
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    """A real run: EfficientNet-Lite0 ImageNet features (avgpool) + LinearSVC on 3 images per class and split."""
+def real_dir(tmp_path_factory) -> Path:
+    """Real records written by the CLI: a run, the layer and pre-training studies, a head fine-tuning."""
     if not (DATA / "train").is_dir():
         pytest.skip(f"15 Scene not found at {DATA}")
-    from transferlab.experiment import RunConfig, run_experiment, save_result
-
-    tmp = tmp_path_factory.mktemp("run")
-    result = run_experiment(RunConfig(data=str(DATA), model="efficientnet_lite0", weights="imagenet",
-                                      layers=["avgpool"], limit_per_class=3, cache=str(tmp / "cache"),
-                                      progress=False))
-    save_result(result, tmp / "run")
-    return tmp / "run"
-
-
-@pytest.fixture(scope="module")
-def fixtures_dir(run_dir, tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("fixtures")
-    _write_fixtures(root, json.loads((run_dir / "result.json").read_text())["classes"])
+    root = tmp_path_factory.mktemp("real")
+    common = ["--data", str(DATA), "--model", "efficientnet_lite0", "--weights", "imagenet", "--limit-per-class", "3",
+              "--cache", str(root / "cache"), "--quiet"]
+    assert main(["run", *common, "--layer", "avgpool", "--workers", "0", "--out", str(root / "runs" / "effnet")]) == 0
+    assert main(["study", "layers", *common, "--workers", "0", "--out", str(root / "studies" / "layers")]) == 0
+    assert main(["study", "pretraining", *common, "--layer", "avgpool", "--workers", "0",
+                 "--out", str(root / "studies" / "pretraining")]) == 0
+    assert main(["finetune", *common, "--mode", "head", "--epochs", "2", "--workers", "0",
+                 "--out", str(root / "finetune" / "head")]) == 0
     return root
 
 
 @pytest.fixture(scope="module")
-def report(run_dir, fixtures_dir, tmp_path_factory):
-    """The full report: the real run, the fixture studies and fine-tuning (a folder of folders), computed parts."""
+def records(real_dir) -> dict:
+    """The real records, read back with the project's one reader."""
+    return {"run": read_record(real_dir / "runs" / "effnet" / "result.json"),
+            "layers": read_record(real_dir / "studies" / "layers" / "study.json"),
+            "pretraining": read_record(real_dir / "studies" / "pretraining" / "study.json"),
+            "finetune": read_record(real_dir / "finetune" / "head" / "finetune.json")}
+
+
+@pytest.fixture(scope="module")
+def fixtures_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("fixtures")
+    _write_fixtures(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def report(real_dir, fixtures_dir, tmp_path_factory):
+    """The full report: the real records and the fixture studies (folders of folders), computed parts."""
     tmp = tmp_path_factory.mktemp("report")
-    info = build_report([run_dir, fixtures_dir], tmp / "report.html", data=DATA, samples_dir=tmp / "samples")
-    return info, info["path"].read_text(encoding="utf-8")
+    info = build_report([real_dir, fixtures_dir], tmp / "report.html", data=DATA, samples_dir=tmp / "samples")
+    return info, info.path.read_text(encoding="utf-8")
 
 
 class _Page(HTMLParser):
@@ -167,6 +158,15 @@ def _page(text: str) -> _Page:
     return page
 
 
+def _section(text: str, sid: str) -> str:
+    return text.split(f'<section id="{sid}">', 1)[1].split("</section>", 1)[0]
+
+
+def _plain(text: str) -> str:
+    """The page with source links reduced to their label ([R1]) and whitespace collapsed."""
+    return re.sub(r"\s+", " ", re.sub(r'<a class="src"[^>]*>(\[[A-Z]\d+\])</a>', r"\1", text))
+
+
 # ------------------------------------------------------------------------------------------------ tests
 
 
@@ -177,42 +177,79 @@ def test_every_question_has_its_section(report):
     for sid in SECTIONS:
         assert sid in page.ids, f"section {sid} missing"
     for short, question in QUESTIONS.values():
-        assert html_text(short) in text and html_text(question) in text
+        assert html.escape(short) in text and html.escape(question) in text
     assert not set(page.links) - set(page.ids), "table of contents / source links point nowhere"
     for sid in ["runs", *QUESTIONS]:  # each answer says how to reproduce it, or which command would fill it
-        body = text.split(f'<section id="{sid}">', 1)[1].split("</section>", 1)[0]
+        body = _section(text, sid)
         assert 'class="cmd"' in body or 'class="missing"' in body, sid
-    assert info["computed_errors"] == {}, info["computed_errors"]
-
-
-def html_text(s: str) -> str:
-    import html
-
-    return html.escape(s, quote=True)
+    assert info.computed_errors == {}, info.computed_errors
 
 
 @needs_data
-def test_numbers_of_the_inputs_are_quoted(report, run_dir):
+def test_numbers_of_the_run_are_those_of_its_record(report, records):
     _, text = report
-    result = json.loads((run_dir / "result.json").read_text())
-    assert f"{result['accuracy']:.4f}" in text
-    run0 = result["runs"][0]
-    worst = min(run0["per_class_accuracy"].items(), key=lambda kv: kv[1])
+    plain = _plain(text)
+    run: RunRecord = records["run"]
+    run0 = run.runs[0]
+    assert f"{run.accuracy:.4f}" in text
+    worst = min(run0.per_class_accuracy.items(), key=lambda kv: kv[1])
     assert f"{worst[0]} {worst[1]:.4f}" in text
-    if run0["misclassified"]:
-        m = run0["misclassified"][0]
-        assert f"{m['true']} predicted as {m['predicted']}" in text  # an example image of a confused pair
+    if run0.misclassified:
+        m = run0.misclassified[0]
+        assert f"{m.true} predicted as {m.predicted}" in text  # an example image of a confused pair
+    # the runs table: accuracy, mean per-class accuracy, dimension, split sizes
+    runs = _plain(_section(text, "runs"))
+    assert (f"<td><b>{run.accuracy:.4f}</b></td><td>{run.mean_class_accuracy:.4f}</td>"
+            f"<td>{fmt(run.feature_dim)}</td><td>{fmt(run.extraction.images_per_s)}</td>") in runs
+    assert f"<td>{run0.train_images} / {run0.test_images}</td>" in runs
+    assert (f"Discussed run: [R1] {run.provenance.label} · avgpool avg · linear-svm — accuracy "
+            f"<b>{run.accuracy:.4f}</b>, {run0.test_images} test images.") in plain
+    assert run.provenance.weights_sha256 in text
+
+
+@needs_data
+def test_numbers_of_the_studies_are_those_of_their_records(report, records):
+    _, text = report
+    layers: StudyRecord = records["layers"]
+    best = max(layers.rows, key=lambda r: r["accuracy"])
+    assert f"<b>{best['layer']}</b> with accuracy <b>{best['accuracy']:.4f}</b>" in text
+    top = max(layers.tables["combinations"], key=lambda c: c["accuracy"])
+    assert f"{top['layers']} at {top['accuracy']:.4f}" in text
+    table = _section(text, "q8")
+    for row in layers.rows:  # every row of the study's table, cell by cell
+        assert "".join(f"<td>{html.escape(fmt(row[c], c))}</td>" for c in layers.columns) in table
+    pre, rnd = records["pretraining"].rows
+    assert pre["pretrained"] and not rnd["pretrained"]
+    assert f"<b>{pre['accuracy']:.4f}</b> versus random weights" in text and f"<b>{rnd['accuracy']:.4f}</b>" in text
+    # the fixture studies: gray equality, C chosen by CV
+    assert "replicate <b>0.8123</b>, conv1-sum <b>0.8123</b>" in text and "give the same accuracy" in text
+    assert "C = 1</b>" in text
+    # the summary's table quotes each study's best row
+    summary = _plain(_section(text, "summary"))
+    assert f"<td>{best['layer']}</td><td>{best['accuracy']:.4f}</td>" in summary
+
+
+@needs_data
+def test_numbers_of_the_finetuning_are_those_of_its_record(report, records):
+    _, text = report
+    ft: FinetuneRecord = records["finetune"]
+    assert ft.status == "finished" and len(ft.history) == 2 and ft.svm is not None
+    assert f"<b>{ft.test_accuracy:.4f}</b>" in text and f"<b>{ft.svm_accuracy:.4f}</b>" in text
+    assert f"({ft.test_accuracy - ft.svm_accuracy:+.4f})" in text
+    assert f"best epoch {ft.best_epoch} of {len(ft.history)} (chosen on validation accuracy)" in text
+    q10 = _section(text, "q10")
+    for h in ft.history:  # the per-epoch table
+        assert f"<td>{h.epoch}</td><td>{fmt(h.train_loss, 'train_loss')}</td>" in q10
+        assert f"<td>{fmt(h.val_acc, 'val_acc')}</td>" in q10
+    assert f"<dt>images train / val / test</dt><dd>{ft.images.train} / {ft.images.val} / {ft.images.test}</dd>" in q10
+
+
+@needs_data
+def test_computed_parts_and_synthetic_flags(report):
+    _, text = report
     # VGG16 architecture, computed by the report
     for n in ("138,357,544", "123,642,856", "14,714,688", "102,764,544", "(25,088 + 1) × 4,096", "89.4%"):
         assert n in text
-    # studies (fixtures): best layer, gray equality, pretrained vs random, C chosen by CV
-    assert "<b>pool4</b> with accuracy <b>0.8345</b>" in text
-    assert "pool4+pool5 at 0.8456" in text
-    assert "replicate <b>0.8123</b>, conv1-sum <b>0.8123</b>" in text and "give the same accuracy" in text
-    assert "<b>0.8123</b> versus random weights" in text and "<b>0.2345</b>" in text
-    assert "C = 1</b>" in text
-    # fine-tuning (fixture) against the SVM on the same split
-    assert "<b>0.8765</b>" in text and "<b>0.8642</b>" in text and "(+0.0123)" in text
     # the report's own gray check: folding is exact up to float rounding
     m = re.search(r"conv1-sum differs from replicate by at most <b>([0-9.e+-]+)</b>", text)
     assert m and float(m.group(1)) < 1e-4
@@ -238,18 +275,18 @@ def test_figures_are_embedded_and_decode(report):
 
 
 @needs_data
-def test_provenance_and_commands(report, run_dir):
+def test_provenance_and_commands(report, real_dir, records):
     _, text = report
-    result = json.loads((run_dir / "result.json").read_text())
-    import hashlib
-
-    assert hashlib.sha256((run_dir / "result.json").read_bytes()).hexdigest() in text
-    assert result["provenance"]["weights_sha256"] in text
+    assert hashlib.sha256((real_dir / "runs" / "effnet" / "result.json").read_bytes()).hexdigest() in text
+    assert records["run"].provenance.weights_sha256 in text
     assert "transferlab run --data" in text and "--limit-per-class 3" in text
-    assert "transferlab study layers --data 15scene" in text  # the study's own recorded command
+    assert f"transferlab study layers --data {DATA}" in text  # rebuilt from the study's recorded configuration
+    assert "transferlab study gray --data 15scene" in text  # the fixture study's own recorded command
+    assert f"transferlab finetune --data {DATA}" in text
     assert "transferlab inspect vgg16" in text and "transferlab predict efficientnet_lite0" in text
     assert "transferlab activations vgg16" in text
-    assert 'id="prov-R1"' in text and 'id="prov-S1"' in text and 'id="prov-F1"' in text and 'id="prov-C1"' in text
+    for sid in ("R1", "S1", "F1", "C1"):
+        assert f'id="prov-{sid}"' in text
     assert "&lt;script&gt;alert" in text and "<script>alert" not in text  # input text is escaped
     assert "vgg16-397923af.pth" in text  # why VGG16's own fc8 predictions are (or are not) shown
 
@@ -261,7 +298,7 @@ def test_missing_inputs_say_which_command_fills_them(tmp_path):
     bad.mkdir()
     (bad / "result.json").write_text("{not json")
     info = build_report([empty, bad, tmp_path / "nope"], tmp_path / "r.html", compute=False)
-    text = info["path"].read_text()
+    text = info.path.read_text()
     page = _page(text)
     for sid in SECTIONS:
         assert sid in page.ids
@@ -270,34 +307,79 @@ def test_missing_inputs_say_which_command_fills_them(tmp_path):
                     "transferlab finetune --data", "transferlab run --data", "transferlab activations vgg16",
                     "transferlab predict efficientnet_lite0"):
         assert command in text, command
-    reasons = dict(info["skipped"])
+    reasons = dict(info.skipped)
     assert "no such file or folder" in reasons[str(tmp_path / "nope")]
     assert "unreadable JSON" in reasons[str(bad / "result.json")]
     assert "holds no" in reasons[str(empty)]
-    assert {sid for sid, _, _ in info["missing"]} >= {"q3", "q4", "q5", "q8", "q9", "q10"}
+    assert {sid for sid, _, _ in info.missing} >= {"q3", "q4", "q5", "q8", "q9", "q10"}
 
 
 @needs_data
-def test_cli(run_dir, tmp_path, capsys):
-    from transferlab.cli import main
-
+def test_cli(real_dir, tmp_path, capsys):
     out = tmp_path / "cli.html"
-    assert main(["report", str(run_dir), "--out", str(out), "--no-compute", "--quiet"]) == 0
+    assert main(["report", str(real_dir / "runs"), "--out", str(out), "--no-compute", "--quiet"]) == 0
     assert out.is_file() and 'id="q7"' in out.read_text()
     assert "report:" in capsys.readouterr().out
 
 
 def test_find_inputs_and_study_helpers(tmp_path):
-    _write_fixtures(tmp_path, [f"c{i}" for i in range(3)])
+    _write_fixtures(tmp_path)
     inputs = find_inputs([tmp_path, tmp_path / "study-gray"])  # a folder of folders, and one inside it again
-    assert len(inputs.studies) == 5 and len(inputs.finetunes) == 1 and not inputs.skipped
-    assert [s.sid for s in inputs.studies] == ["S1", "S2", "S3", "S4", "S5"]
-    layers = next(s for s in inputs.studies if s.data["study"] == "layers").data
-    assert acc_column(layers["columns"]) == "accuracy"
+    assert len(inputs.studies) == 3 and not inputs.finetunes and not inputs.skipped
+    assert [s.sid for s in inputs.studies] == ["S1", "S2", "S3"]
+    gray = next(s for s in inputs.studies if s.record.study == "gray").record
+    assert acc_column(gray.columns) == "accuracy"
     assert acc_column(["C", "cv_accuracy_on_train", "test_accuracy"]) == "test_accuracy"
-    assert row_label(layers, layers["rows"][0]) == "pool1"
-    assert row_label({"study": "pooling", "rows": []}, {"layer": "pool5", "pool": "avg", "l2": False}) == \
+    assert row_label(gray, gray.rows[0]) == "replicate"
+    assert row_label(StudyRecord(study="pooling", rows=[]), {"layer": "pool5", "pool": "avg", "l2": False}) == \
         "pool5 avg no L2"
+
+
+def test_records_round_trip_and_old_files_load(tmp_path):
+    """A record written and read back is the same; the fields older writers wrote as null, or did not write yet,
+    read as empty; a file that is not a record fails with one line naming it."""
+    old_run = {"accuracy": 0.5, "accuracy_std": 0.0, "mean_class_accuracy": 0.5, "feature_dim": 4,
+               "classes": ["a", "b"],
+               "runs": [{"seed": None, "train_images": 2, "test_images": 2, "C": 1.0, "cv": None, "fit_seconds": 0.1,
+                         "accuracy": 0.5, "mean_class_accuracy": 0.5, "per_class_accuracy": {"a": 1.0, "b": 0.0},
+                         "confusion_matrix": [[1, 0], [1, 0]], "predict_seconds": 0.01}],  # before 'misclassified'
+               "extraction": {"seconds": 1.0, "computed_images": 4, "cached_images": 0, "images_per_s": 4.0,
+                              "bad_files": [{"path": "x.jpg", "reason": "not an image"}]},
+               "provenance": {"model": "vgg16", "weights": "none", "pretrained": False, "pretrained_up_to": None,
+                              "preprocess": {"crop": 224}, "layers": ["pool5"], "config": {"data": "d"}}}
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "result.json").write_text(json.dumps(old_run))
+    run = read_record(tmp_path / "old" / "result.json")
+    assert isinstance(run, RunRecord) and run.runs[0].misclassified == [] and run.runs[0].cv is None
+    assert run.extraction.bad_files[0].reason == "not an image" and not run.provenance.is_pretrained
+    assert run.provenance.extra == {"preprocess": {"crop": 224}}  # unknown provenance keys are kept
+    run.write(tmp_path / "new" / "result.json")
+    assert read_record(tmp_path / "new" / "result.json") == run
+    # the first fine-tuning records named the test scores without 'test_'
+    old_ft = {"history": [{"train_loss": 1.0}], "per_class_accuracy": {"a": 0.5}, "confusion_matrix": [[1]]}
+    (tmp_path / "finetune.json").write_text(json.dumps(old_ft))
+    ft = read_record(tmp_path / "finetune.json")
+    assert ft.test_per_class_accuracy == {"a": 0.5} and ft.test_confusion_matrix == [[1]]
+    assert ft.history[0].epoch == 1 and ft.history[0].train_loss == 1.0
+    (tmp_path / "study.json").write_text(json.dumps({"study": "x"}))
+    with pytest.raises(RecordError, match=r"study\.json: not a transferlab study record: no 'rows'$"):
+        read_record(tmp_path / "study.json")
+    (tmp_path / "result.json").write_text("[1, 2]")
+    with pytest.raises(RecordError, match=r"result\.json: not a JSON object$"):
+        read_record(tmp_path / "result.json")
+
+
+def test_gray_check_leaves_the_shared_network_unchanged(models, samples):
+    model = models("vgg16", "imagenet-conv")
+    first, norm = model.net.get_submodule(model.net.first_conv), model.net.input
+    weight = first.weight.detach().clone()
+    check = gray_check(model, samples["chelsea"])
+    rows = {r.gray: r for r in check.rows}
+    # measured 3.6e-07 (conv1-sum) and 0.32 (conv1-mean) relative to the largest pool5 value, on chelsea
+    assert rows["conv1-sum"].max_rel_diff < 1e-4 and rows["conv1-sum"].channels == 1
+    assert rows["conv1-mean"].max_rel_diff > 0.05
+    assert model.net.get_submodule(model.net.first_conv) is first and model.net.input is norm
+    assert torch.equal(first.weight.detach(), weight)
 
 
 def test_filter_groups_follow_the_stated_rule():
@@ -309,9 +391,9 @@ def test_filter_groups_follow_the_stated_rule():
     centre = -np.ones((3, 3, 3))
     centre[:, 1, 1] = 8.0  # centre-surround, zero mean
     groups = classify_filters(np.stack([edge, colour, flat, centre]))
-    assert [g["group"] for g in groups] == ["oriented edge", "colour-opponent", "brightness (low-pass)",
-                                             "texture / centre-surround"]
-    assert groups[0]["gradient_angle"] in (0.0, 180.0)
+    assert [g.group for g in groups] == ["oriented edge", "colour-opponent", "brightness (low-pass)",
+                                         "texture / centre-surround"]
+    assert groups[0].gradient_angle in (0.0, 180.0)
 
 
 @needs_data
@@ -323,30 +405,30 @@ def test_renders_in_headless_chromium(report):
 
     browser.require_chromium()  # skips without Chromium, fails under CI
     info, _ = report
-    png = browser.screenshot(info["path"], ARTIFACTS / "report.png", 1280, 4000)
+    png = browser.screenshot(info.path, ARTIFACTS / "report.png", 1280, 4000)
     print(f"\nscreenshot of the rendered report: {png}")
     with Image.open(png) as shot:
         assert shot.size == (1280, 4000)
         pixels = np.asarray(shot.convert("L"), dtype=np.float32)
     assert pixels.std() > 20, "the screenshot is blank"
     assert (pixels[:120] < 80).mean() > 0.5, "the dark page header is not at the top of the screenshot"
-    dom = browser.rendered_dom(info["path"])
+    dom = browser.rendered_dom(info.path)
     assert 'data-probe="done"' in dom, "the page did not finish loading"
     for sid in SECTIONS:
         m = re.search(rf'<section id="{sid}" data-height="(\d+)"', dom)
         assert m and int(m.group(1)) > 50, f"section {sid} not rendered"
     probes = re.findall(r'<img [^>]*data-probe="([^"]+)"', dom)
-    assert len(probes) == len(_page(info["path"].read_text()).imgs) >= 10
+    assert len(probes) == len(_page(info.path.read_text()).imgs) >= 10
     for probe in probes:
         state, nat_w, nat_h, w, h = probe.split()
         assert state == "ok" and int(nat_w) > 0 and int(w) > 0 and int(h) > 0, probe
 
 
 @needs_data
-def test_odd_and_partial_inputs_do_not_break_the_report(run_dir, tmp_path):
+def test_odd_and_partial_inputs_do_not_break_the_report(real_dir, records, tmp_path):
     """Records with missing or unexpected parts render what they have; a random-weight copy of the real run
     (a SYNTHETIC fixture) is paired with it as the pre-training evidence."""
-    result = json.loads((run_dir / "result.json").read_text())
+    result = json.loads((real_dir / "runs" / "effnet" / "result.json").read_text())
     rnd = json.loads(json.dumps(result))
     rnd["_fixture"] = FIXTURE
     rnd["accuracy"] = 0.1234
@@ -366,10 +448,10 @@ def test_odd_and_partial_inputs_do_not_break_the_report(run_dir, tmp_path):
     (tmp_path / "ft").mkdir()
     (tmp_path / "ft" / "finetune.json").write_text(json.dumps({"_fixture": FIXTURE, "test_accuracy": 0.5,
                                                                "status": "interrupted"}))
-    info = build_report([run_dir, tmp_path], tmp_path / "odd.html", compute=False)
-    text = info["path"].read_text()
-    assert info["runs"] == 2 and info["studies"] == 2 and info["finetunes"] == 1
-    assert f"<b>{result['accuracy']:.4f}</b> [R1]" in re.sub(r"<a class=\"src\"[^>]*>(\[R\d\])</a>", r"\1", text)
+    info = build_report([real_dir / "runs", tmp_path], tmp_path / "odd.html", compute=False)
+    text = info.path.read_text()
+    assert info.runs == 2 and info.studies == 2 and info.finetunes == 1
+    assert f"<b>{records['run'].accuracy:.4f}</b> [R1]" in _plain(text)
     assert "<b>0.1234</b>" in text and "otherwise identical runs" in text  # pretrained vs random, from the runs
     assert "did not finish" in text
     assert "outside.png" not in " ".join(a.get("src", "")[:40] for a in _page(text).imgs)

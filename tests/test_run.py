@@ -25,14 +25,14 @@ def small_run(shared_dir, cache):
 
 def test_vgg16_pool5_svm_is_far_above_chance_on_a_real_subset(small_run):
     # measured 0.81 (75 train / 75 test images); chance is 1/15 = 0.067
-    assert small_run["accuracy"] >= 0.65
-    run = small_run["runs"][0]
-    assert (run["train_images"], run["test_images"]) == (75, 75)
-    assert np.array(run["confusion_matrix"]).sum() == 75 and len(run["per_class_accuracy"]) == 15
-    prov = small_run["provenance"]
-    assert prov["weights_sha256"].startswith("2ecbe4ce") and prov["pretrained_up_to"] == "pool5"
-    assert prov["feature_specs"][0]["preprocess"].startswith("crop:256/224")
-    assert small_run["feature_dim"] == 512
+    assert small_run.accuracy >= 0.65
+    run = small_run.runs[0]
+    assert (run.train_images, run.test_images) == (75, 75)
+    assert np.array(run.confusion_matrix).sum() == 75 and len(run.per_class_accuracy) == 15
+    prov = small_run.provenance
+    assert prov.weights_sha256.startswith("2ecbe4ce") and prov.pretrained_up_to == "pool5"
+    assert prov.extra["feature_specs"][0]["preprocess"].startswith("crop:256/224")
+    assert small_run.feature_dim == 512
 
 
 def test_cross_validated_C_never_sees_the_test_set(shared_dir, cache):
@@ -43,11 +43,11 @@ def test_cross_validated_C_never_sees_the_test_set(shared_dir, cache):
     splits = make_splits(y, dataset.split[ext.ok], "fixed")
     scrambled = y.copy()
     scrambled[splits[0].test] = np.random.default_rng(0).permutation(y[splits[0].test])
-    a = fit_and_evaluate(x, y, splits, dataset.classes, [""] * len(y), C="auto")["runs"][0]
-    b = fit_and_evaluate(x, scrambled, splits, dataset.classes, [""] * len(y), C="auto")["runs"][0]
+    a = fit_and_evaluate(x, y, splits, dataset.classes, [""] * len(y), C="auto").runs[0]
+    b = fit_and_evaluate(x, scrambled, splits, dataset.classes, [""] * len(y), C="auto").runs[0]
     # scrambling the test labels changes the test score but not a single number of the C selection
-    assert a["cv"] == b["cv"] and a["C"] == b["C"] and a["C"] in a["cv"]["grid"]
-    assert a["accuracy"] > b["accuracy"] + 0.3
+    assert a.cv == b.cv and a.C == b.C and a.C in a.cv["grid"]
+    assert a.accuracy > b.accuracy + 0.3
 
 
 def test_run_command_writes_json_and_confusion_figure(shared_dir, cache, tmp_path, capsys):
@@ -85,9 +85,9 @@ def test_random_protocol_reports_mean_and_std(shared_dir, cache):
                     layers=["pool5"], limit_per_class=5, cache=cache, workers=0, protocol="random:3",
                     train_per_class=4)
     r = run_experiment(cfg)
-    assert len(r["runs"]) == 3 and r["accuracy_std"] > 0
-    assert [run["train_images"] for run in r["runs"]] == [60] * 3
-    assert r["accuracy"] > 0.5
+    assert len(r.runs) == 3 and r.accuracy_std > 0
+    assert [run.train_images for run in r.runs] == [60] * 3
+    assert r.accuracy > 0.5
 
 
 def test_run_reads_a_feature_store_and_agrees_with_direct_extraction(shared_dir, cache, tmp_path, capsys):

@@ -19,7 +19,7 @@ def base(shared_dir, tmp_path_factory):
 def _run(name, cfg, tmp_path):
     record = run_study(name, cfg, tmp_path / name)
     saved = json.loads((tmp_path / name / "study.json").read_text())
-    assert saved["rows"] and saved["columns"] and saved["question"] == record["question"]
+    assert saved["rows"] and saved["columns"] and saved["question"] == record.question
     assert (tmp_path / name / "study.png").stat().st_size > 10_000
     assert saved["provenance"]["weights_sha256"] and saved["provenance"]["dataset"]["images"] == 90
     return saved

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 from PIL import Image
 
 from .backbones.base import Backbone
@@ -51,6 +52,11 @@ def mosaic(maps: torch.Tensor, gap: int = 2) -> np.ndarray:
 
 
 def activations_figure(crop: Image.Image, maps: torch.Tensor, layer: str, label: str, path: str | Path) -> Path:
+    """:func:`draw_activations` saved to ``path``."""
+    return save(draw_activations(crop, maps, layer, label), path, dpi=110)
+
+
+def draw_activations(crop: Image.Image, maps: torch.Tensor, layer: str, label: str) -> Figure:
     """The input the network saw, beside the grid of all channel maps of ``layer``."""
     fig = new_figure(12.0, 6.4)
     ax_img, ax_maps = fig.subplots(1, 2, width_ratios=[1, 1.9])
@@ -58,4 +64,4 @@ def activations_figure(crop: Image.Image, maps: torch.Tensor, layer: str, label:
     show_image(ax_maps, mosaic(maps), f"{maps.shape[0]} maps of {layer}, {maps.shape[1]}×{maps.shape[2]} each "
                                       "(each scaled to its own min–max; bright = strong)", interpolation="nearest")
     fig.suptitle(label, fontsize=10)
-    return save(fig, path, dpi=110)
+    return fig

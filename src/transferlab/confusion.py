@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from .figures import new_figure, save
 
@@ -24,6 +25,11 @@ def most_confused(cm: np.ndarray, classes: list[str], k: int = 5) -> list[dict]:
 
 
 def confusion_figure(cm: np.ndarray, classes: list[str], title: str, path: Path) -> Path:
+    """:func:`draw_confusion` saved to ``path``."""
+    return save(draw_confusion(cm, classes, title), path)
+
+
+def draw_confusion(cm: np.ndarray, classes: list[str], title: str) -> Figure:
     """Row-normalised confusion matrix with class names, counts in the cells, and the accuracy per row."""
     cm = np.asarray(cm)
     rates = cm / np.maximum(cm.sum(1, keepdims=True), 1)
@@ -42,4 +48,4 @@ def confusion_figure(cm: np.ndarray, classes: list[str], title: str, path: Path)
                         color="white" if rates[i, j] > 0.5 else "black")
     fig.colorbar(im, ax=ax, fraction=0.04, label="share of the true class")
     ax.set_title(title, fontsize=9)
-    return save(fig, path)
+    return fig

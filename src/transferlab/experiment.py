@@ -1,8 +1,6 @@
 """One transfer-learning experiment: dataset → cached features → classifier → honest evaluation with provenance."""
 from __future__ import annotations
 
-import json
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -11,9 +9,13 @@ from pathlib import Path
 import numpy as np
 
 from .classify import evaluate, fit_classifier, l2_normalize
+from .confusion import confusion_figure
 from .datasets import load_dataset, make_splits, parse_protocol, resolve_protocol
 from .features.cache import FeatureCache
 from .features.extract import Extractor
+from .features.store import FeatureStore, load_features
+from .provenance import (RUN_FILE, BadFile, Extraction, Misclassified, Provenance, RunRecord, Scores, SplitResult,
+                         library_versions)
 from .registry import default_feature_layer, load_model
 
 
@@ -43,15 +45,6 @@ class RunConfig:
     strict: bool = False
     progress: bool | None = None
     features: str | None = None  # a Parquet feature store (transferlab extract) instead of extracting
-
-
-def library_versions() -> dict:
-    import PIL
-    import sklearn
-    import torch
-
-    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-            "scikit-learn": sklearn.__version__, "pillow": PIL.__version__, "platform": platform.platform()}
 
 
 def fill_defaults(cfg: RunConfig, default_layers: Callable[[], tuple[list[str], str]], fixed_split: bool,
@@ -107,30 +100,29 @@ def assemble(ext, outputs, ok_rows: np.ndarray | slice, l2: bool) -> np.ndarray:
 
 def fit_and_evaluate(x_all: np.ndarray, y_all: np.ndarray, splits, classes: list[str], paths: list[str],
                      classifier: str = "linear-svm", C: float | str = 1.0, standardize: bool = False,
-                     pca: int | None = None, seed: int = 0) -> dict:
+                     pca: int | None = None, seed: int = 0) -> Scores:
     """Fit on each split's training rows only, evaluate on its test rows; mean ± std over splits."""
     runs = []
     for sp in splits:
         fit = fit_classifier(x_all[sp.train], y_all[sp.train], classifier, C, standardize, pca, seed)
         ev = evaluate(fit["model"], x_all[sp.test], y_all[sp.test], classes)
         pred = ev.pop("predictions")
-        ev["misclassified"] = [{"path": paths[i], "true": classes[t], "predicted": classes[q]}
-                               for i, t, q in zip(sp.test, y_all[sp.test], pred) if t != q]
-        runs.append({"seed": sp.seed, "train_images": int(len(sp.train)), "test_images": int(len(sp.test)),
-                     "C": fit["C"], "cv": fit["cv"], "fit_seconds": round(fit["fit_seconds"], 3), **ev})
-    accs = np.array([r["accuracy"] for r in runs])
-    return {"accuracy": float(accs.mean()), "accuracy_std": float(accs.std(ddof=1)) if len(accs) > 1 else 0.0,
-            "mean_class_accuracy": float(np.mean([r["mean_class_accuracy"] for r in runs])),
-            "fit_seconds": float(np.mean([r["fit_seconds"] for r in runs])), "runs": runs}
+        wrong = [Misclassified(paths[i], classes[t], classes[q]) for i, t, q in zip(sp.test, y_all[sp.test], pred)
+                 if t != q]
+        runs.append(SplitResult(seed=sp.seed, train_images=int(len(sp.train)), test_images=int(len(sp.test)),
+                                C=fit["C"], cv=fit["cv"], fit_seconds=round(fit["fit_seconds"], 3),
+                                misclassified=wrong, **ev))
+    accs = np.array([r.accuracy for r in runs])
+    return Scores(accuracy=float(accs.mean()), accuracy_std=float(accs.std(ddof=1)) if len(accs) > 1 else 0.0,
+                  mean_class_accuracy=float(np.mean([r.mean_class_accuracy for r in runs])),
+                  fit_seconds=float(np.mean([r.fit_seconds for r in runs])), runs=runs)
 
 
-def run_experiment(cfg: RunConfig, log: Callable[[str], None] = lambda msg: None) -> dict:
+def run_experiment(cfg: RunConfig, log: Callable[[str], None] = lambda msg: None) -> RunRecord:
     """Run ``cfg`` and return the result record (accuracies, confusion, timings, provenance). What ``cfg`` leaves
     to defaults (layers, protocol ``auto``) is chosen before extracting, said through ``log`` and recorded."""
     parse_protocol(cfg.protocol)
     if cfg.features:  # features written by `transferlab extract` (local or Ray engine)
-        from .features.store import FeatureStore, load_features
-
         stored = FeatureStore(cfg.features).outputs
         held = [layer for layer, pool in stored if pool == cfg.pool]
         if not held and cfg.layers is None:
@@ -143,7 +135,7 @@ def run_experiment(cfg: RunConfig, log: Callable[[str], None] = lambda msg: None
         classes, y_all, split, paths = ext.classes, ext.labels, ext.split, ext.paths
         source = {**ext.provenance, "label": ext.provenance.get("label", ext.provenance.get("model")),
                   "feature_store": str(cfg.features)}
-        extraction = {"feature_store": str(cfg.features), "bad_files": [{"path": p, "reason": r} for p, r in ext.bad]}
+        extraction = Extraction(feature_store=str(cfg.features), bad_files=[BadFile(p, r) for p, r in ext.bad])
     else:
         dataset = load_dataset(cfg.data, cfg.limit_per_class)
         model = load_model(cfg.model, cfg.weights, seed=cfg.seed)
@@ -158,38 +150,30 @@ def run_experiment(cfg: RunConfig, log: Callable[[str], None] = lambda msg: None
     splits = make_splits(y_all, split, cfg.protocol, cfg.train_per_class, cfg.seed, classes)
     scores = fit_and_evaluate(x_all, y_all, splits, classes, paths, cfg.classifier, cfg.C, cfg.standardize,
                               cfg.pca, cfg.seed)
-    return {
-        **scores,
-        "feature_dim": int(x_all.shape[1]),
-        "classes": classes,
-        "extraction": extraction,
-        "provenance": {
-            **source, "layers": cfg.layers, "pool": cfg.pool, "l2": cfg.l2,
-            "gray": cfg.gray, "resize": cfg.resize, "runtime": cfg.runtime,
-            "feature_specs": [ext.specs[o] for o in outputs],
-            "classifier": cfg.classifier, "C": cfg.C, "pca": cfg.pca, "standardize": cfg.standardize,
-            "protocol": cfg.protocol, "chosen_by_default": chosen, "train_per_class": cfg.train_per_class,
-            "limit_per_class": cfg.limit_per_class, "seed": cfg.seed,
-            "versions": library_versions(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-            "config": asdict(cfg),
-        },
-    }
+    provenance = Provenance.from_dict({
+        **source, "layers": cfg.layers, "pool": cfg.pool, "l2": cfg.l2,
+        "gray": cfg.gray, "resize": cfg.resize, "runtime": cfg.runtime,
+        "feature_specs": [ext.specs[o] for o in outputs],
+        "classifier": cfg.classifier, "C": cfg.C, "pca": cfg.pca, "standardize": cfg.standardize,
+        "protocol": cfg.protocol, "chosen_by_default": chosen, "train_per_class": cfg.train_per_class,
+        "limit_per_class": cfg.limit_per_class, "seed": cfg.seed,
+        "versions": library_versions(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "config": asdict(cfg),
+    })
+    return RunRecord(**vars(scores), feature_dim=int(x_all.shape[1]), classes=list(classes), extraction=extraction,
+                     provenance=provenance)
 
 
-def extraction_record(ext) -> dict:
-    return {"seconds": round(ext.seconds, 2), "computed_images": ext.computed, "cached_images": ext.cached,
-            "images_per_s": round(ext.images_per_s, 2),
-            "bad_files": [{"path": p, "reason": r} for p, r in ext.bad]}
+def extraction_record(ext) -> Extraction:
+    return Extraction(seconds=round(ext.seconds, 2), computed_images=ext.computed, cached_images=ext.cached,
+                      images_per_s=round(ext.images_per_s, 2), bad_files=[BadFile(p, r) for p, r in ext.bad])
 
 
-def save_result(result: dict, out: Path) -> Path:
+def save_result(result: RunRecord, out: Path) -> Path:
     """``result.json`` and ``confusion.png`` (of the first split) in ``out``."""
-    from .confusion import confusion_figure
-
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "result.json").write_text(json.dumps(result, indent=2, default=str))
-    confusion_figure(np.array(result["runs"][0]["confusion_matrix"]), result["classes"],
-                     title=f"{result['provenance']['label']} · {'+'.join(result['provenance']['layers'])} "
-                           f"{result['provenance']['pool']} · acc {result['runs'][0]['accuracy']:.3f}",
+    path = result.write(out / RUN_FILE)
+    run0, prov = result.runs[0], result.provenance
+    confusion_figure(np.array(run0.confusion_matrix), result.classes,
+                     title=f"{prov.label} · {'+'.join(prov.layers)} {prov.pool} · acc {run0.accuracy:.3f}",
                      path=out / "confusion.png")
-    return out / "result.json"
+    return path

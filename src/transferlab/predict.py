@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from matplotlib.figure import Figure
 from PIL import Image
 
 from .figures import new_figure, save, show_image
@@ -75,6 +76,11 @@ def predict_files(model: LoadedModel, paths, k: int = 5, batch: int = 16) -> tup
 
 
 def predict_figure(results: list[Prediction], label: str, path: str | Path) -> Path:
+    """:func:`draw_predictions` saved to ``path``."""
+    return save(draw_predictions(results, label), path)
+
+
+def draw_predictions(results: list[Prediction], label: str) -> Figure:
     """One row per image: the crop the network saw, then horizontal bars of its top-K probabilities."""
     k = max(len(r.top) for r in results)
     fig = new_figure(9.0, 0.6 + max(2.2, 0.38 * k) * len(results))
@@ -90,4 +96,4 @@ def predict_figure(results: list[Prediction], label: str, path: str | Path) -> P
         ax_bar.grid(axis="x", alpha=0.3)
     axes[-1][1].set_xlabel("probability (softmax of the last layer)")
     fig.suptitle(f"top-{k} predictions: {label}", fontsize=10)
-    return save(fig, path)
+    return fig

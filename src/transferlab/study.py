@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import shlex
 import sys
 import time
@@ -12,16 +11,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 
 from .classify import C_GRID, CLASSIFIERS
 from .datasets import load_dataset, make_splits
-from .experiment import (RunConfig, assemble, default_layers, extract_dataset, fill_defaults, fit_and_evaluate,
-                         library_versions)
+from .experiment import RunConfig, assemble, default_layers, extract_dataset, fill_defaults, fit_and_evaluate
 from .features.gray import GRAY_MODES, apply_gray
 from .figures import new_figure, save
 from .images import load_image
 from .options import STUDIES as STUDY_NAMES
+from .provenance import STUDY_FILE, Provenance, Scores, StudyRecord, library_versions
 from .registry import MODELS, load_model
+
+Study = tuple[StudyRecord, Figure]  # what each study returns: its record and its figure
 
 QUESTIONS = {
     "layers": "What is the impact of the layer at which features are extracted? (Q8)",
@@ -50,12 +52,13 @@ class _Features:
     def x(self, outputs=None, l2=None):
         return assemble(self.ext, outputs or self.outputs, slice(None), self.cfg.l2 if l2 is None else l2)
 
-    def score(self, x, **kw) -> dict:
+    def score(self, x, **kw) -> Scores:
+        """The scores of features ``x`` (accuracies to 4 decimals, fit time to the millisecond)."""
         args = dict(classifier=self.cfg.classifier, C=self.cfg.C, standardize=self.cfg.standardize,
                     pca=self.cfg.pca, seed=self.cfg.seed) | kw
         r = fit_and_evaluate(x, self.y, self.splits, self.dataset.classes, self.paths, **args)
-        return {"accuracy": round(r["accuracy"], 4), "accuracy_std": round(r["accuracy_std"], 4),
-                "fit_seconds": round(r["fit_seconds"], 3), "runs": r["runs"]}
+        return replace(r, accuracy=round(r.accuracy, 4), accuracy_std=round(r.accuracy_std, 4),
+                       fit_seconds=round(r.fit_seconds, 3))
 
 
 def _forward_ms(model, layers, size: int, batch: int = 4, repeats: int = 3) -> dict[str, float]:
@@ -92,7 +95,7 @@ def study_layer_names(model) -> list[str]:
     return names
 
 
-def layers(cfg: RunConfig) -> dict:
+def layers(cfg: RunConfig) -> Study:
     model = load_model(cfg.model, cfg.weights, cfg.seed)
     names = study_layer_names(model)
     f = _Features(cfg, [(n, cfg.pool) for n in names])
@@ -100,14 +103,14 @@ def layers(cfg: RunConfig) -> dict:
     rows = []
     for o in f.outputs:
         s = f.score(f.x([o]))
-        rows.append({"layer": o[0], "dim": int(f.ext.features[o].shape[1]), "accuracy": s["accuracy"],
-                     "ms_per_image": ms[o[0]], "fit_seconds": s["fit_seconds"]})
+        rows.append({"layer": o[0], "dim": int(f.ext.features[o].shape[1]), "accuracy": s.accuracy,
+                     "ms_per_image": ms[o[0]], "fit_seconds": s.fit_seconds})
     top = [r["layer"] for r in sorted(rows, key=lambda r: -r["accuracy"])[:5]]
     combos = []
     for k in (2, 3):
         for combo in itertools.combinations(top, k):
             s = f.score(f.x([(n, cfg.pool) for n in combo]))
-            combos.append({"layers": "+".join(combo), "accuracy": s["accuracy"], "fit_seconds": s["fit_seconds"]})
+            combos.append({"layers": "+".join(combo), "accuracy": s.accuracy, "fit_seconds": s.fit_seconds})
     combos.sort(key=lambda r: -r["accuracy"])
     best = max(rows, key=lambda r: r["accuracy"])
     notes = [f"best single layer: {best['layer']} ({best['accuracy']:.4f}, {best['dim']} dims)",
@@ -135,7 +138,7 @@ def layers(cfg: RunConfig) -> dict:
                    notes, fig, extra={"combinations": combos})
 
 
-def pooling(cfg: RunConfig) -> dict:
+def pooling(cfg: RunConfig) -> Study:
     model = load_model(cfg.model, cfg.weights, cfg.seed)
     shapes = _map_sizes(model, cfg.layers)
     pools = ["avg", "max", "avgmax", "spp:1,2,4", "flatten"]
@@ -147,7 +150,7 @@ def pooling(cfg: RunConfig) -> dict:
         for l2 in (True, False):
             s = f.score(f.x([o], l2=l2))
             rows.append({"layer": o[0], "pool": o[1], "l2": l2, "dim": int(f.ext.features[o].shape[1]),
-                         "accuracy": s["accuracy"], "fit_seconds": s["fit_seconds"]})
+                         "accuracy": s.accuracy, "fit_seconds": s.fit_seconds})
     best = max(rows, key=lambda r: r["accuracy"])
     gain = np.mean([a["accuracy"] - b["accuracy"] for a, b in zip(rows[::2], rows[1::2])])
     skipped = [layer for layer in cfg.layers if shapes[layer] > 25088]
@@ -180,13 +183,13 @@ def _conv1_scale(cfg: RunConfig, mode: str, paths) -> float:
         return float(model.net.forward_layers(x, [first])[first].abs().mean())
 
 
-def gray(cfg: RunConfig) -> dict:
+def gray(cfg: RunConfig) -> Study:
     rows, feats, f = [], {}, None
     for mode in GRAY_MODES:
         f = _Features(replace(cfg, gray=mode), [(layer, cfg.pool) for layer in cfg.layers])
         s = f.score(f.x())
         feats[mode] = f.x(l2=False)
-        rows.append({"gray": mode, "accuracy": s["accuracy"], "conv1_mean_abs": _conv1_scale(cfg, mode, f.paths[:8])})
+        rows.append({"gray": mode, "accuracy": s.accuracy, "conv1_mean_abs": _conv1_scale(cfg, mode, f.paths[:8])})
     ref = feats["replicate"]
     for r in rows:
         r["conv1_scale_vs_replicate"] = round(r["conv1_mean_abs"] / rows[0]["conv1_mean_abs"], 4)
@@ -210,13 +213,13 @@ def gray(cfg: RunConfig) -> dict:
                                     "max_rel_diff_vs_replicate"], rows, best, notes, fig)
 
 
-def c_study(cfg: RunConfig) -> dict:
+def c_study(cfg: RunConfig) -> Study:
     f = _Features(cfg, [(layer, cfg.pool) for layer in cfg.layers])
     x = f.x()
     cv = f.score(x, C="auto")
-    chosen = cv["runs"][0]["C"]
-    cv_acc = dict(zip(cv["runs"][0]["cv"]["grid"], cv["runs"][0]["cv"]["mean_cv_accuracy"]))
-    rows = [{"C": c, "cv_accuracy_on_train": cv_acc[c], "test_accuracy": f.score(x, C=c)["accuracy"],
+    chosen = cv.runs[0].C
+    cv_acc = dict(zip(cv.runs[0].cv["grid"], cv.runs[0].cv["mean_cv_accuracy"]))
+    rows = [{"C": c, "cv_accuracy_on_train": cv_acc[c], "test_accuracy": f.score(x, C=c).accuracy,
              "chosen_by_cv": c == chosen} for c in C_GRID]
     best = next(r for r in rows if r["chosen_by_cv"])
     oracle = max(rows, key=lambda r: r["test_accuracy"])
@@ -236,14 +239,14 @@ def c_study(cfg: RunConfig) -> dict:
                    fig)
 
 
-def classifiers(cfg: RunConfig) -> dict:
+def classifiers(cfg: RunConfig) -> Study:
     f = _Features(cfg, [(layer, cfg.pool) for layer in cfg.layers])
     x = f.x()
     rows = []
     for name in CLASSIFIERS:
         s = f.score(x, classifier=name)
-        rows.append({"classifier": name, "accuracy": s["accuracy"], "fit_seconds": s["fit_seconds"],
-                     "predict_seconds": round(s["runs"][0]["predict_seconds"], 3)})
+        rows.append({"classifier": name, "accuracy": s.accuracy, "fit_seconds": s.fit_seconds,
+                     "predict_seconds": round(s.runs[0].predict_seconds, 3)})
     best = max(rows, key=lambda r: r["accuracy"])
     fig = new_figure(7, 3.5)
     ax = fig.subplots()
@@ -258,7 +261,7 @@ def classifiers(cfg: RunConfig) -> dict:
                    [f"best: {best['classifier']} ({best['accuracy']:.4f})"], fig)
 
 
-def pca(cfg: RunConfig) -> dict:
+def pca(cfg: RunConfig) -> Study:
     f = _Features(cfg, [(layer, cfg.pool) for layer in cfg.layers])
     x = f.x()
     limit = min(len(f.splits[0].train), x.shape[1])
@@ -266,8 +269,8 @@ def pca(cfg: RunConfig) -> dict:
     rows = []
     for d in dims:
         s = f.score(x, pca=d)
-        rows.append({"pca_dims": d or int(x.shape[1]), "pca": d is not None, "accuracy": s["accuracy"],
-                     "fit_seconds": s["fit_seconds"]})
+        rows.append({"pca_dims": d or int(x.shape[1]), "pca": d is not None, "accuracy": s.accuracy,
+                     "fit_seconds": s.fit_seconds})
     best = max(rows, key=lambda r: r["accuracy"])
     fig = new_figure(7, 4)
     ax = fig.subplots()
@@ -294,7 +297,7 @@ def default_backbones() -> list[tuple[str, str, list[str]]]:
     return out
 
 
-def backbones(cfg: RunConfig) -> dict:
+def backbones(cfg: RunConfig) -> Study:
     rows, parts, f = [], {}, None
     for name, tag, layer_list in default_backbones():
         f = _Features(replace(cfg, model=name, weights=tag, layers=layer_list), [(l, cfg.pool) for l in layer_list])
@@ -302,7 +305,7 @@ def backbones(cfg: RunConfig) -> dict:
             parts[f"{name}:{o[0]}"] = (f, o)
             s = f.score(f.x([o]))
             rows.append({"features": f"{name}:{o[0]}", "weights": f.model.label(), "dim": int(f.ext.features[o].shape[1]),
-                         "accuracy": s["accuracy"], "images_per_s": round(f.ext.images_per_s, 2)})
+                         "accuracy": s.accuracy, "images_per_s": round(f.ext.images_per_s, 2)})
     ok = set.intersection(*[set(p[0].paths) for p in parts.values()])
 
     def block(key):
@@ -323,7 +326,7 @@ def backbones(cfg: RunConfig) -> dict:
         s = fit_and_evaluate(x, y, splits, f0.dataset.classes, paths, cfg.classifier, cfg.C, cfg.standardize,
                              cfg.pca, cfg.seed)
         rows.append({"features": " + ".join(combo), "weights": "concatenation (each L2-normalised)",
-                     "dim": int(x.shape[1]), "accuracy": round(s["accuracy"], 4), "images_per_s": None})
+                     "dim": int(x.shape[1]), "accuracy": round(s.accuracy, 4), "images_per_s": None})
     best = max(rows, key=lambda r: r["accuracy"])
     fig = new_figure(9, 0.45 * len(rows) + 1.5)
     ax = fig.subplots()
@@ -339,14 +342,14 @@ def backbones(cfg: RunConfig) -> dict:
                    [f"best: {best['features']} ({best['accuracy']:.4f})"], fig)
 
 
-def protocol(cfg: RunConfig) -> dict:
+def protocol(cfg: RunConfig) -> Study:
     rows, f = [], None
     for proto in ("fixed", "random:10"):
         f = _Features(replace(cfg, protocol=proto), [(layer, cfg.pool) for layer in cfg.layers])
         s = f.score(f.x())
-        rows.append({"protocol": proto, "splits": len(s["runs"]), "train_images": s["runs"][0]["train_images"],
-                     "test_images": s["runs"][0]["test_images"], "accuracy": s["accuracy"],
-                     "accuracy_std": s["accuracy_std"]})
+        rows.append({"protocol": proto, "splits": len(s.runs), "train_images": s.runs[0].train_images,
+                     "test_images": s.runs[0].test_images, "accuracy": s.accuracy,
+                     "accuracy_std": s.accuracy_std})
     fig = new_figure(5, 3.5)
     ax = fig.subplots()
     ax.bar([r["protocol"] for r in rows], [r["accuracy"] for r in rows], yerr=[r["accuracy_std"] for r in rows],
@@ -361,12 +364,12 @@ def protocol(cfg: RunConfig) -> dict:
                                         "accuracy_std"], rows, best, notes, fig)
 
 
-def pretraining(cfg: RunConfig) -> dict:
+def pretraining(cfg: RunConfig) -> Study:
     rows, f = [], None
     for tag in (cfg.weights, "none"):
         f = _Features(replace(cfg, weights=tag), [(layer, cfg.pool) for layer in cfg.layers])
         s = f.score(f.x())
-        rows.append({"weights": f.model.label(), "pretrained": f.model.pretrained, "accuracy": s["accuracy"]})
+        rows.append({"weights": f.model.label(), "pretrained": f.model.pretrained, "accuracy": s.accuracy})
     params = sum(p.numel() for p in f.model.net.parameters())
     n_train = len(f.splits[0].train)
     notes = [f"ImageNet pre-training: {rows[0]['accuracy']:.4f} vs random weights {rows[1]['accuracy']:.4f} "
@@ -388,16 +391,17 @@ STUDIES = dict(zip(STUDY_NAMES, (layers, pooling, gray, c_study, classifiers, pc
                    strict=True))
 
 
-def _record(name, cfg, f, columns, rows, best, notes, fig, extra=None) -> dict:
-    return {"study": name, "question": QUESTIONS[name], "columns": columns, "rows": rows, "best": best,
-            "notes": notes, **(extra or {}), "_figure": fig,
-            "provenance": {**f.model.provenance(), "label": f.model.label(), "dataset": f.dataset.describe(),
-                           "protocol": cfg.protocol, "classifier": cfg.classifier, "C": cfg.C, "l2": cfg.l2,
-                           "seed": cfg.seed, "config": asdict(cfg), "versions": library_versions(),
-                           "date": time.strftime("%Y-%m-%d %H:%M:%S")}}
+def _record(name, cfg, f, columns, rows, best, notes, fig, extra=None) -> Study:
+    """The study's record and its figure."""
+    provenance = Provenance.from_dict({
+        **f.model.provenance(), "label": f.model.label(), "dataset": f.dataset.describe(), "protocol": cfg.protocol,
+        "classifier": cfg.classifier, "C": cfg.C, "l2": cfg.l2, "seed": cfg.seed, "config": asdict(cfg),
+        "versions": library_versions(), "date": time.strftime("%Y-%m-%d %H:%M:%S")})
+    return StudyRecord(study=name, question=QUESTIONS[name], columns=columns, rows=rows, best=best, notes=notes,
+                       tables=extra or {}, provenance=provenance), fig
 
 
-def run_study(name: str, cfg: RunConfig, out: Path, log: Callable[[str], None] = lambda msg: None) -> dict:
+def run_study(name: str, cfg: RunConfig, out: Path, log: Callable[[str], None] = lambda msg: None) -> StudyRecord:
     """Run study ``name`` and save ``study.json`` and ``study.png`` in ``out``; the defaults ``cfg`` leaves open
     (layers, protocol ``auto``) are chosen first and said through ``log``."""
     if name not in STUDIES:
@@ -405,12 +409,10 @@ def run_study(name: str, cfg: RunConfig, out: Path, log: Callable[[str], None] =
     cfg, _ = fill_defaults(replace(cfg, layers=[]) if name in OWN_LAYERS and not cfg.layers else cfg,
                            lambda: default_layers(load_model(cfg.model, cfg.weights, cfg.seed)),
                            load_dataset(cfg.data, cfg.limit_per_class).has_fixed_split, log)
-    record = STUDIES[name](cfg)
-    fig = record.pop("_figure")
+    record, fig = STUDIES[name](cfg)
     save(fig, out / "study.png")
-    record["figure"] = "study.png"
-    record["command"] = "transferlab " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
-    for r in record["rows"]:
-        r.pop("runs", None)
-    (out / "study.json").write_text(json.dumps(record, indent=2, default=str))
+    record.figure = "study.png"
+    if sys.argv[1:2] == ["study"]:  # started as `transferlab study …` (not from Python, where argv is not ours)
+        record.command = "transferlab " + shlex.join(sys.argv[1:])
+    record.write(out / STUDY_FILE)
     return record

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from tabulate import tabulate
 
@@ -60,6 +61,11 @@ def format_summary(s: dict) -> str:
 
 
 def params_figure(s: dict, path: str | Path) -> Path:
+    """:func:`draw_params` saved to ``path``."""
+    return save(draw_params(s), path)
+
+
+def draw_params(s: dict) -> Figure:
     """Bar chart of the parameters of each layer that has any, fully connected ones highlighted."""
     rows = [r for r in s["layers"] if r["params"]]
     fig = new_figure(max(7.0, 0.3 * len(rows) + 2), 4.5)
@@ -74,4 +80,4 @@ def params_figure(s: dict, path: str | Path) -> Path:
                        Patch(color="tab:red", label=f"fully connected: {s['fc_params']:,}")],
               loc="upper left", fontsize=8)
     ax.grid(axis="y", alpha=0.3)
-    return save(fig, path)
+    return fig

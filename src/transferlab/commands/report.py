@@ -5,6 +5,7 @@ import shlex
 import sys
 
 
+
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "report", help="one self-contained HTML report answering the practical's questions",
@@ -27,20 +28,19 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..report import build_report
+    from ..report.build import build_report
 
-    command = "transferlab " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["report"] \
-        else None
+    command = "transferlab " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["report"] else None
     log = None if args.quiet else (lambda msg: print(f"  {msg}", file=sys.stderr))
     info = build_report(args.inputs, args.out, data=args.data, compute=not args.no_compute,
                         samples_dir=args.samples_dir, command=command, title=args.title, log=log)
-    for path, why in info["skipped"]:
+    for path, why in info.skipped:
         print(f"transferlab report: skipped {path}: {why}", file=sys.stderr)
-    for key, err in info["computed_errors"].items():
+    for key, err in info.computed_errors.items():
         print(f"transferlab report: {key} not computed: {err}", file=sys.stderr)
-    print(f"report: {info['path']} ({info['bytes'] / 1e6:.1f} MB; {info['runs']} run(s), {info['studies']} "
-          f"study(ies), {info['finetunes']} fine-tuning record(s))")
-    if info["missing"]:
-        print(f"{len(info['missing'])} part(s) await an input; the section 'To complete this report' lists the "
+    print(f"report: {info.path} ({info.bytes / 1e6:.1f} MB; {info.runs} run(s), {info.studies} study(ies), "
+          f"{info.finetunes} fine-tuning record(s))")
+    if info.missing:
+        print(f"{len(info.missing)} part(s) await an input; the section 'To complete this report' lists the "
               "commands")
     return 0

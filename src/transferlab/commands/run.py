@@ -90,26 +90,26 @@ def run(args) -> int:
         raise ValueError("give --data DIR (or 15scene) or --features STORE")
     cfg = config_from_args(args, layers=args.layer, pca=args.pca, standardize=args.standardize)
     result = run_experiment(cfg, log=lambda msg: print(msg, file=sys.stderr if args.json else sys.stdout))
-    ext, prov = result["extraction"], result["provenance"]
-    out = Path(args.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}-{args.model}-{'+'.join(prov['layers'])}")
+    ext, prov = result.extraction, result.provenance
+    out = Path(args.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}-{args.model}-{'+'.join(prov.layers)}")
     path = save_result(result, out)
     if args.json:
-        print(json.dumps(result, indent=2, default=str))
+        print(json.dumps(result.to_dict(), indent=2))
         return 0
-    for bad in ext["bad_files"]:
-        print(f"skipped {bad['path']}: {bad['reason']}")
-    acc = f"{result['accuracy']:.4f}" + (f" ± {result['accuracy_std']:.4f} over {len(result['runs'])} splits"
-                                          if len(result["runs"]) > 1 else "")
-    run0 = result["runs"][0]
-    print(f"{prov['label']} · layers {'+'.join(prov['layers'])} · pool {prov['pool']}"
-          f"{' + L2' if prov['l2'] else ''} · gray {prov['gray']} · {prov['classifier']} C={run0['C']}")
-    print(f"data: {len(result['classes'])} classes, train {run0['train_images']}, test {run0['test_images']}, "
-          f"{len(ext['bad_files'])} bad files skipped; protocol {prov['protocol']}")
-    if "feature_store" in ext:
-        print(f"features: {result['feature_dim']} dims, read from the store {ext['feature_store']}")
+    for bad in ext.bad_files:
+        print(f"skipped {bad.path}: {bad.reason}")
+    acc = f"{result.accuracy:.4f}" + (f" ± {result.accuracy_std:.4f} over {len(result.runs)} splits"
+                                       if len(result.runs) > 1 else "")
+    run0 = result.runs[0]
+    print(f"{prov.label} · layers {'+'.join(prov.layers)} · pool {prov.pool}{' + L2' if prov.l2 else ''} · "
+          f"gray {prov.gray} · {prov.classifier} C={run0.C}")
+    print(f"data: {len(result.classes)} classes, train {run0.train_images}, test {run0.test_images}, "
+          f"{len(ext.bad_files)} bad files skipped; protocol {prov.protocol}")
+    if ext.feature_store:
+        print(f"features: {result.feature_dim} dims, read from the store {ext.feature_store}")
     else:
-        print(f"features: {result['feature_dim']} dims; {ext['computed_images']} computed "
-              f"({ext['images_per_s']} img/s), {ext['cached_images']} from cache, {ext['seconds']} s")
-    print(f"accuracy {acc} · mean per-class accuracy {result['mean_class_accuracy']:.4f}")
+        print(f"features: {result.feature_dim} dims; {ext.computed_images} computed "
+              f"({ext.images_per_s} img/s), {ext.cached_images} from cache, {ext.seconds} s")
+    print(f"accuracy {acc} · mean per-class accuracy {result.mean_class_accuracy:.4f}")
     print(f"saved {path} and {out / 'confusion.png'}")
     return 0

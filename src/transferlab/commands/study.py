@@ -26,10 +26,9 @@ def run(args) -> int:
     cfg = config_from_args(args, layers=args.layer)
     out = Path(args.out or f"studies/{args.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     record = run_study(args.name, cfg, out, log=print)
-    print(record["question"])
-    print(tabulate([[r.get(c) for c in record["columns"]] for r in record["rows"]], headers=record["columns"],
-                   floatfmt=".4g"))
-    for note in record["notes"]:
+    print(record.question)
+    print(tabulate([[r.get(c) for c in record.columns] for r in record.rows], headers=record.columns, floatfmt=".4g"))
+    for note in record.notes:
         print("·", note)
     print(f"saved {out / 'study.json'} and {out / 'study.png'}")
     return 0

@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..provenance import library_versions as core_versions
+
 FORMAT = "transferlab-features/1"
 META_KEY = b"transferlab"
 BASE_COLUMNS = ("index", "path", "hash", "label", "class_name", "split", "error")
@@ -80,8 +82,6 @@ def make_table(schema, *, index, paths, hashes, labels, class_names, split, erro
 
 
 def library_versions() -> dict:
-    from ..experiment import library_versions as core_versions
-
     v = core_versions()
     try:
         import pyarrow

@@ -1,0 +1,66 @@
+"""What the report shows that no run or study records: VGG16's architecture, ImageNet predictions, first-layer
+activations and the gray-input check, each computed here as a record (no plotting, no HTML)."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..registry import load_model
+from ..samples import sample_path
+from .activations import ActivationsRecord, first_layer_activations
+from .architecture import ArchitectureRecord, architecture
+from .gray_check import GrayCheckRecord, gray_check
+from .predictions import PredictionsRecord, predictions, scene_images
+
+NOT_COMPUTED = "not computed (--no-compute)"
+
+
+@dataclass
+class Analyses:
+    """The computed parts; a part that failed is None and ``errors`` says why."""
+
+    architecture: ArchitectureRecord | None = None
+    predictions: PredictionsRecord | None = None
+    activations: ActivationsRecord | None = None
+    gray_check: GrayCheckRecord | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def why_missing(self, part: str) -> str:
+        """Why ``part`` is not there: its error, else that the networks were not run."""
+        return self.errors.get(part, NOT_COMPUTED)
+
+
+def analyse(data: Path | None = None, samples_dir=None, networks: bool = True, log=None) -> Analyses:
+    """VGG16's architecture (no weights needed), and with ``networks`` the parts that run a network: predictions on
+    the sample photos and two images of ``data``, VGG16's conv1_1 maps and the gray check on an image of ``data``."""
+    out = Analyses()
+
+    def attempt(part, fn):
+        t0 = time.perf_counter()
+        try:
+            value = fn()
+        except Exception as e:  # noqa: BLE001 — every failure is shown in its section, with its reason
+            value, out.errors[part] = None, f"{type(e).__name__}: {e}"
+        if log and networks:
+            log(f"{part}: {'failed — ' + out.errors[part] if value is None else 'done'} "
+                f"({time.perf_counter() - t0:.1f} s)")
+        return value
+
+    def vgg16_conv1():
+        model = load_model("vgg16", "imagenet-conv")
+        return model, first_layer_activations(model, sample_path("chelsea", samples_dir))
+
+    def gray(model):  # on a dataset image (grayscale in 15 Scene), else on the photo of the activation maps
+        scenes = scene_images(data, n=1)
+        return gray_check(model, scenes[0][1] if scenes else Path(out.activations.image))
+
+    out.architecture = attempt("architecture", architecture)
+    if not networks:
+        return out
+    out.predictions = attempt("predictions", lambda: predictions(samples_dir, data))
+    vgg = attempt("activations", vgg16_conv1)
+    if vgg is not None:
+        model, out.activations = vgg
+        out.gray_check = attempt("gray_check", lambda: gray(model))
+    return out

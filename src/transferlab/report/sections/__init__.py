@@ -1,0 +1,18 @@
+"""The sections of the page, one module per part of the practical; each builder reads typed records and returns
+what its template needs (never prose or markup, never running a model)."""
+from __future__ import annotations
+
+from .common import Context, Section
+from .features import q8, q9
+from .finetuning import q10
+from .network import q1, q2, q3, q4
+from .reference import provenance, reference, todo
+from .studies import further
+from .summary import summary
+from .transfer import q5, q6, q7, runs
+
+
+def build_sections(ctx: Context) -> list[Section]:
+    """Every section in page order; 'To complete this report' gathers what the others miss."""
+    sections = [build(ctx) for build in (summary, q1, q2, q3, q4, runs, q5, q6, q7, q8, q9, q10, further, reference)]
+    return sections + [todo(sections), provenance(ctx)]
