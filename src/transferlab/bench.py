@@ -222,7 +222,7 @@ class _Alone(nn.Module):
 
     def forward(self, x):
         y = self.layer(x)
-        return [y[(slice(None),) + (slice(0, 1),) * (y.dim() - 1)].reshape(len(y), 1)]
+        return [y[(slice(None),) + (slice(0, 1),) * (y.dim() - 1)].flatten(1)]  # flatten: a dynamic batch in ONNX
 
 
 def _layer_names(net: nn.Module) -> dict[int, str]:
