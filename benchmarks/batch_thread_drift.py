@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from transferlab.datasets import load_dataset
-from transferlab.features.extract import Extractor
-from transferlab.features.runtime import deviation
-from transferlab.images import load_image
-from transferlab.registry import load_model
+from transferlab.data.datasets import load_dataset
+from transferlab.features.extractor import Extractor
+from transferlab.features.runtimes import deviation
+from transferlab.data.images import load_image
+from transferlab.models.registry import load_model
 
 REPO = Path(__file__).resolve().parents[1]
 CASES = {"vgg16": ("imagenet-conv", [("pool2", "avg"), ("pool2", "max"), ("pool3", "avg"), ("pool3", "max"),

@@ -20,10 +20,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 CHILD = """
 import sys
-from transferlab.datasets import load_dataset
+from transferlab.data.datasets import load_dataset
 from transferlab.features.cache import FeatureCache
-from transferlab.features.extract import Extractor
-from transferlab.registry import load_model
+from transferlab.features.extractor import Extractor
+from transferlab.models.registry import load_model
 data, model, weights, layer, limit, cache = sys.argv[1:7]
 ds = load_dataset(data, int(limit) or None)
 ext = Extractor(load_model(model, weights), [(layer, "avg")], cache=FeatureCache(cache), workers=0,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from transferlab.registry import LoadedModel, load_model
+from transferlab.models.registry import LoadedModel, load_model
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,5 +32,5 @@ def models():
 @pytest.fixture(scope="session")
 def samples(tmp_path_factory) -> dict[str, Path]:
     """The real sample photos (chelsea, coffee, astronaut, rocket, china, flower) as PNG files."""
-    from transferlab.samples import SAMPLES, sample_paths
+    from transferlab.data.samples import SAMPLES, sample_paths
     return dict(zip(SAMPLES, sample_paths(tmp_path_factory.mktemp("samples"))))

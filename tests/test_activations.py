@@ -6,9 +6,9 @@ import json
 import pytest
 import torch
 
-from transferlab.activations import default_layer, layer_maps, mosaic
-from transferlab.cli import main
-from transferlab.summary import build_meta
+from transferlab.analysis.layer_maps import default_layer, layer_maps, mosaic
+from transferlab.cli.main import main
+from transferlab.analysis.summary import build_meta
 
 N = 64  # side of the synthetic images
 

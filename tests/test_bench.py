@@ -11,11 +11,11 @@ import pytest
 import torch
 from PIL import Image
 
-from transferlab.bench import ISA_FLAGS, _sample_photos, format_report, gflop_per_image, onednn_bf16
-from transferlab.cli import main
+from transferlab.workflows.bench import ISA_FLAGS, _sample_photos, format_report, gflop_per_image, onednn_bf16
+from transferlab.cli.main import main
 from transferlab.commands import bench as bench_cmd
-from transferlab.features.extract import FeatureNet, file_hash
-from transferlab.registry import default_feature_layer, load_model
+from transferlab.features.extractor import FeatureNet, file_hash
+from transferlab.models.registry import default_feature_layer, load_model
 
 
 def test_vgg16_conv_cost_matches_the_published_figure():

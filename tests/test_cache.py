@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from transferlab.cli import main
+from transferlab.cli.main import main
 from transferlab.features.cache import FeatureCache
-from transferlab.features.extract import Extractor
-from transferlab.registry import load_model
+from transferlab.features.extractor import Extractor
+from transferlab.models.registry import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENE = Path(os.environ.get("TRANSFERLAB_SHARED") or ROOT.parent / "shared") / "data" / "15scene"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import transferlab
-from transferlab.cli import COMMANDS, HelpFormatter, build_parser, main
+from transferlab.cli.main import COMMANDS, HelpFormatter, build_parser, main
 
 SRC = str(Path(transferlab.__file__).resolve().parents[1])
 HEAVY = ("torch", "sklearn", "matplotlib", "scipy", "pandas", "pyarrow", "ray")
@@ -19,7 +19,7 @@ HEAVY = ("torch", "sklearn", "matplotlib", "scipy", "pandas", "pyarrow", "ray")
 
 def _modules_after(argv: list[str]) -> list:
     """Exit status of ``transferlab ARGV`` in a fresh interpreter, and the heavy packages it imported."""
-    code = ("import json, sys\nfrom transferlab.cli import main\n"
+    code = ("import json, sys\nfrom transferlab.cli.main import main\n"
             f"try:\n    rc = main({argv!r})\nexcept SystemExit as e:\n    rc = e.code\n"
             f"print(json.dumps([rc, sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))]))")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")]))}
@@ -30,7 +30,7 @@ def _modules_after(argv: list[str]) -> list:
 
 @pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["study", "--help"], ["--version"]])
 def test_help_and_version_import_no_torch_sklearn_or_matplotlib(argv):
-    # measured with `time` and `python -X importtime -m transferlab.cli --help`: 0.08-0.12 s of CPU (0.19-0.39 s wall
+    # measured with `time` and `python -X importtime -m transferlab.cli.main --help`: 0.08-0.12 s of CPU (0.19-0.39 s wall
     # on the loaded 2-core machine) against 6-7 s of CPU before; a timing would be flaky, the imported modules are not
     assert _modules_after(argv) == [0, []]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from transferlab.datasets import DatasetError, load_dataset, make_splits
+from transferlab.data.datasets import DatasetError, load_dataset, make_splits
 
 
 def test_15scene_fixed_split_counts_and_case_mismatched_classes(shared_dir):

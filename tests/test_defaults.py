@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from transferlab.cli import main
-from transferlab.datasets import DatasetError, load_dataset, make_splits, parse_protocol, resolve_protocol
+from transferlab.cli.main import main
+from transferlab.data.datasets import DatasetError, load_dataset, make_splits, parse_protocol, resolve_protocol
 from transferlab.features.transformer import FeatureExtractor
-from transferlab.predict import check_classifier
-from transferlab.registry import MODELS, LoadedModel, default_feature_layer, get_spec
-from transferlab.weights.sources import WeightsError
+from transferlab.analysis.imagenet import check_classifier
+from transferlab.models.registry import MODELS, LoadedModel, default_feature_layer, get_spec
+from transferlab.models.sources import WeightsError
 
 CLASSES = ("Coast", "Forest", "Highway", "kitchen", "Office")
 PER_CLASS = 6

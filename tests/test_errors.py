@@ -1,7 +1,7 @@
 """Every one-line error path names the file or the value at fault, and exits with status 2 (Ctrl-C: 130).
 
 Datasets are a few real 15 Scene images copied to tmp_path; weights files are tiny crafted ones. Errors that reach
-the command line go through ``transferlab.cli.main``; choices argparse checks are tested there and in the API.
+the command line go through ``transferlab.cli.main.main``; choices argparse checks are tested there and in the API.
 """
 from __future__ import annotations
 
@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from transferlab.classify import fit_classifier
-from transferlab.cli import main
-from transferlab.engines.ray_engine import ray_log_level
-from transferlab.experiment import RunConfig, run_experiment
-from transferlab.study import run_study
-from transferlab.weights.sources import WeightsError, load_numpy_pickle
+from transferlab.classify.estimators import fit_classifier
+from transferlab.cli.main import main
+from transferlab.engines.ray import ray_log_level
+from transferlab.workflows.experiment import RunConfig, run_experiment
+from transferlab.workflows.studies import run_study
+from transferlab.models.sources import WeightsError, load_numpy_pickle
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENE = Path(os.environ.get("TRANSFERLAB_SHARED") or ROOT.parent / "shared") / "data" / "15scene"
@@ -199,7 +199,7 @@ def test_numpy_only_unpickler_refuses_code_and_names_the_file(tmp_path):
 # --- Ctrl-C ---------------------------------------------------------------------------------------------------
 
 def test_keyboard_interrupt_in_a_command_exits_130(capsys, monkeypatch):
-    import transferlab.commands.models as models_cmd
+    import transferlab.cli.models as models_cmd
 
     def interrupted(args):
         raise KeyboardInterrupt
@@ -215,7 +215,7 @@ def test_sigint_during_extraction_exits_130_and_keeps_the_cache(tmp_path):
     cache = tmp_path / "cache"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "transferlab.cli", "run", "--data", str(SCENE), "--limit-per-class", "20",
+        [sys.executable, "-m", "transferlab.cli.main", "run", "--data", str(SCENE), "--limit-per-class", "20",
          "--model", "vgg16", "--weights", "imagenet-conv", "--layer", "pool5", "--cache", str(cache),
          "--workers", "0", "--quiet", "--out", str(tmp_path / "out")],
         stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)

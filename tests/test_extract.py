@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from transferlab.datasets import load_dataset
+from transferlab.data.datasets import load_dataset
 from transferlab.features.cache import FeatureCache
-from transferlab.features.extract import Extractor
+from transferlab.features.extractor import Extractor
 from transferlab.features.pooling import Pool
-from transferlab.registry import load_model
+from transferlab.models.registry import load_model
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def test_several_layers_in_one_pass_match_separate_passes(scene, tmp_path):
 
 def test_conv_output_is_read_before_the_inplace_relu(scene):
     model = load_model("vgg16", "imagenet-conv")
-    x = model.preprocess.pixels(__import__("transferlab.images", fromlist=["load_image"]).load_image(scene.paths[0]))
+    x = model.preprocess.pixels(__import__("transferlab.data.images", fromlist=["load_image"]).load_image(scene.paths[0]))
     out = model.net.forward_layers(x[None], ["conv1_1", "relu1_1"])
     assert (out["conv1_1"] < 0).any()  # a conv output has negative values …
     torch.testing.assert_close(out["relu1_1"], out["conv1_1"].clamp(min=0))  # … that the ReLU then zeroes
@@ -82,10 +82,10 @@ def test_cache_hit_partial_hit_and_setting_change(scene, tmp_path):
 
 KILL_SCRIPT = """
 import sys
-from transferlab.datasets import load_dataset
+from transferlab.data.datasets import load_dataset
 from transferlab.features.cache import FeatureCache
-from transferlab.features.extract import Extractor
-from transferlab.registry import load_model
+from transferlab.features.extractor import Extractor
+from transferlab.models.registry import load_model
 ds = load_dataset(sys.argv[1], limit_per_class=4)
 Extractor(load_model("vgg16", "imagenet-conv"), [("pool3", "avg")], cache=FeatureCache(sys.argv[2]),
           batch_size=4, workers=1, progress=False).extract(ds.paths)

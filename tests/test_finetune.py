@@ -17,15 +17,15 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from transferlab.backbones.alexnet import AlexNet
-from transferlab.backbones.efficientnet_lite import EfficientNetLite
-from transferlab.backbones.heads import PooledHeadNet
-from transferlab.backbones.vgg import VGG
-from transferlab.experiment import RunConfig
+from transferlab.models.alexnet import AlexNet
+from transferlab.models.efficientnet_lite import EfficientNetLite
+from transferlab.models.heads import PooledHeadNet
+from transferlab.models.vgg import VGG
+from transferlab.workflows.experiment import RunConfig
 from transferlab.finetune import CHECKPOINT, MODEL, RECORD, EpochLoop, FinetuneConfig, finetune, make_trainer
 from transferlab.finetune.probe import FeatureHead
-from transferlab.preprocess import Preprocess, to_tensor
-from transferlab.registry import load_model
+from transferlab.data.transforms import Preprocess, to_tensor
+from transferlab.models.registry import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("TRANSFERLAB_SHARED", ROOT / ".." / "shared"))
@@ -104,7 +104,7 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, cache):
     model = load_model("efficientnet_lite0", str(out / MODEL))
     assert model.categories == third["classes"] and len(model.categories) == 15
     assert model.meta["mode"] == "last-block" and model.meta["training"]["test_accuracy"] == third["test_accuracy"]
-    from transferlab.predict import predict_files
+    from transferlab.analysis.imagenet import predict_files
 
     img = sorted((DATA / "test").iterdir())[0]
     preds, errors = predict_files(model, sorted(img.iterdir())[:1], k=3)
@@ -133,7 +133,7 @@ def test_head_only_on_a_conv_only_backbone_saves_a_loadable_pooled_head(tmp_path
     y, pred, _ = ft.predict(ft.data.test_idx)
     assert np.mean(y == pred) == pytest.approx(rec["test_accuracy"], abs=1 / 30 + 1e-9)
     # `run` on the fine-tuned network's layers
-    from transferlab.experiment import RunConfig, run_experiment
+    from transferlab.workflows.experiment import RunConfig, run_experiment
 
     res = run_experiment(RunConfig(data=str(DATA), model="alexnet", weights=str(tmp_path / MODEL), layers=["gap"],
                                    limit_per_class=2, cache=cache, progress=False))
@@ -166,7 +166,7 @@ def test_config_composes_the_run_and_keeps_the_recorded_flat_form(tmp_path):
 
 
 def test_registry_no_longer_imports_the_trainer():
-    code = "import sys, transferlab.registry; print(sorted(m for m in sys.modules if m.startswith('transferlab.finetune')))"
+    code = "import sys, transferlab.models.registry; print(sorted(m for m in sys.modules if m.startswith('transferlab.finetune')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -6,8 +6,8 @@ import json
 import pytest
 import torch
 
-from transferlab.cli import main
-from transferlab.summary import build_meta, summarize
+from transferlab.cli.main import main
+from transferlab.analysis.summary import build_meta, summarize
 
 # torchvision's VGG configurations (numbers: 3×3 convolutions of that width; "M": 2×2 max pooling)
 TV_CFGS = {

@@ -5,13 +5,13 @@ import json
 
 import pytest
 
-from transferlab.cli import main
-from transferlab.registry import MODELS
+from transferlab.cli.main import main
+from transferlab.models.registry import MODELS
 
 
 @pytest.fixture(scope="module")
 def rows() -> list[dict]:
-    from transferlab.commands.models import catalogue
+    from transferlab.cli.models import catalogue
     return catalogue()
 
 

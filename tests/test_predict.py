@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from transferlab.cli import main
-from transferlab.images import load_image
-from transferlab.predict import predict_files
+from transferlab.cli.main import main
+from transferlab.data.images import load_image
+from transferlab.analysis.imagenet import predict_files
 
 CATS = {"tabby", "tiger cat", "Egyptian cat"}
 

@@ -17,14 +17,14 @@ ray = pytest.importorskip("ray")
 pytest.importorskip("ray.data")
 pytest.importorskip("pyarrow")
 
-from transferlab.cli import main  # noqa: E402
-from transferlab.datasets import load_dataset  # noqa: E402
-from transferlab.engines.ray_engine import extract_ray, quiet_ray_logging  # noqa: E402
+from transferlab.cli.main import main  # noqa: E402
+from transferlab.data.datasets import load_dataset  # noqa: E402
+from transferlab.engines.ray import extract_ray, quiet_ray_logging  # noqa: E402
 from transferlab.features.cache import FeatureCache  # noqa: E402
-from transferlab.features.extract import Extractor  # noqa: E402
-from transferlab.features.runtime import deviation  # noqa: E402
+from transferlab.features.extractor import Extractor  # noqa: E402
+from transferlab.features.runtimes import deviation  # noqa: E402
 from transferlab.features.store import FeatureStore, load_features  # noqa: E402
-from transferlab.registry import load_model  # noqa: E402
+from transferlab.models.registry import load_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("TRANSFERLAB_SHARED") or ROOT.parent / "shared")

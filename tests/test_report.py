@@ -26,7 +26,7 @@ from PIL import Image, ImageDraw
 
 from transferlab.analysis.filters import classify_filters
 from transferlab.analysis.gray_check import gray_check
-from transferlab.cli import main
+from transferlab.cli.main import main
 from transferlab.report.build import build_report
 from transferlab.provenance import FinetuneRecord, RecordError, RunRecord, StudyRecord, read_record
 from transferlab.report.formatting import fmt

@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from transferlab.cli import main
-from transferlab.datasets import make_splits
-from transferlab.experiment import RunConfig, assemble, extract_dataset, fit_and_evaluate, run_experiment
+from transferlab.cli.main import main
+from transferlab.data.datasets import make_splits
+from transferlab.workflows.experiment import RunConfig, assemble, extract_dataset, fit_and_evaluate, run_experiment
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,12 @@ import pytest
 import torch
 
 from transferlab.features.cache import FeatureCache
-from transferlab.features.extract import Extractor, FeatureNet
-from transferlab.features.gray import apply_gray
+from transferlab.features.extractor import Extractor, FeatureNet
+from transferlab.models.gray import apply_gray
 from transferlab.features import runtime as runtime_module
-from transferlab.features.runtime import RUNTIMES, TOLERANCE, deviation, export_onnx, make_runner
-from transferlab.images import load_image
-from transferlab.registry import load_model
+from transferlab.features.runtimes import RUNTIMES, TOLERANCE, deviation, export_onnx, make_runner
+from transferlab.data.images import load_image
+from transferlab.models.registry import load_model
 
 OUTPUTS = [("pool5", "avg"), ("conv3_3", "max")]
 

@@ -12,9 +12,9 @@ import pytest
 pa = pytest.importorskip("pyarrow")
 import pyarrow.parquet as pq  # noqa: E402
 
-from transferlab.cli import main  # noqa: E402
-from transferlab.datasets import ImageDataset, load_dataset  # noqa: E402
-from transferlab.features.extract import Extraction, file_hash  # noqa: E402
+from transferlab.cli.main import main  # noqa: E402
+from transferlab.data.datasets import ImageDataset, load_dataset  # noqa: E402
+from transferlab.features.extractor import Extraction, file_hash  # noqa: E402
 from transferlab.features.store import (FORMAT, META_KEY, FeatureStore, feature_column, load_features,  # noqa: E402
                                         prepare_out, write_extraction)
 
@@ -129,11 +129,11 @@ def test_shards_of_different_extractions_are_refused(tmp_path, synthetic):
 def test_local_engine_writes_the_store_run_reads(tmp_path, capsys):
     """``transferlab extract`` (local engine) on a real subset: the store holds the Extractor's exact features,
     the provenance, and what ``run`` and the streaming SGD need."""
-    from transferlab.experiment import assemble
+    from transferlab.workflows.experiment import assemble
     from transferlab.features.cache import FeatureCache
-    from transferlab.features.extract import Extractor
-    from transferlab.registry import load_model
-    from transferlab.stream import train_sgd
+    from transferlab.features.extractor import Extractor
+    from transferlab.models.registry import load_model
+    from transferlab.classify.streaming import train_sgd
 
     out, cache = tmp_path / "features", tmp_path / "cache"
     args = ["extract", "--data", str(SCENE), "--limit-per-class", "1", "--model", "efficientnet_lite0",

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from transferlab.experiment import RunConfig
-from transferlab.study import STUDIES, run_study
+from transferlab.workflows.experiment import RunConfig
+from transferlab.workflows.studies import STUDIES, run_study
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +71,6 @@ def test_classifier_side_studies(name, base, tmp_path):
 
 
 def test_every_study_has_a_question():
-    from transferlab.study import QUESTIONS
+    from transferlab.workflows.studies import QUESTIONS
 
     assert set(STUDIES) == set(QUESTIONS)

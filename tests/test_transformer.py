@@ -5,7 +5,7 @@ import numpy as np
 from sklearn.pipeline import make_pipeline
 from sklearn.svm import LinearSVC
 
-from transferlab.datasets import load_dataset
+from transferlab.data.datasets import load_dataset
 from transferlab.features.transformer import FeatureExtractor
 
 

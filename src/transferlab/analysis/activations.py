@@ -10,11 +10,11 @@ import torch
 from PIL import Image
 from torch import nn
 
-from ..activations import channel_stats, default_layer, layer_maps
-from ..preprocess import to_tensor
-from ..images import load_image
-from ..registry import LoadedModel
-from .filters import PATTERN_PANELS, KernelGroup, Pick, classify_filters, pattern_picks, pattern_responses, \
+from transferlab.analysis.layer_maps import channel_stats, default_layer, layer_maps
+from transferlab.data.transforms import to_tensor
+from transferlab.data.images import load_image
+from transferlab.models.registry import LoadedModel
+from transferlab.analysis.filters import PATTERN_PANELS, KernelGroup, Pick, classify_filters, pattern_picks, pattern_responses, \
     synthetic_pattern
 
 

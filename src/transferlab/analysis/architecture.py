@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..summary import summarize
+from transferlab.analysis.summary import summarize
 
 
 @dataclass
@@ -22,7 +22,7 @@ class OutputLayer:
 
 @dataclass
 class ArchitectureRecord:
-    """:func:`transferlab.summary.summarize` as a record (same field names), with the command that prints it."""
+    """:func:`transferlab.analysis.summary.summarize` as a record (same field names), with the command that prints it."""
 
     model: str
     description: str

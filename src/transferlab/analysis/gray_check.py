@@ -8,9 +8,9 @@ from pathlib import Path
 
 import torch
 
-from ..features.gray import apply_gray
-from ..images import load_image
-from ..registry import LoadedModel
+from transferlab.models.gray import apply_gray
+from transferlab.data.images import load_image
+from transferlab.models.registry import LoadedModel
 
 
 @dataclass

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..features.extract import Extractor
-from ..options import ENGINES
-from ..registry import load_model
+from transferlab.features.extractor import Extractor
+from transferlab.options import ENGINES
+from transferlab.models.registry import load_model
 
 
 def build_extractor(model: str, weights: str, outputs: Sequence[tuple[str, str]], *, gray: str = "replicate",

@@ -17,7 +17,7 @@ runtime, engine, dataset, library versions). Every image of the listing appears 
 their reason, so a row count check is a completeness check.
 
 Shards are read whole (``load_features``: what ``run`` needs, rows in dataset order) or in chunks
-(``FeatureStore.iter_chunks``) for classifiers that learn incrementally (``transferlab.stream``).
+(``FeatureStore.iter_chunks``) for classifiers that learn incrementally (``transferlab.classify.streaming``).
 Only ``pyarrow`` is needed (the ``ray`` extra, or ``pip install pyarrow``); it is imported lazily.
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..provenance import library_versions as core_versions
+from transferlab.provenance import library_versions as core_versions
 
 FORMAT = "transferlab-features/1"
 META_KEY = b"transferlab"
@@ -139,7 +139,7 @@ def write_extraction(out: str | Path, dataset, extraction, meta: dict, dims: dic
 
     Good images carry their features, bad ones their reason; every listed image is one row. ``hashes``
     (index → content hash) saves re-reading files whose hash is known."""
-    from .extract import file_hash
+    from transferlab.features.extractor import file_hash
 
     _pa()
     import pyarrow.parquet as pq

@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from ..classify import l2_normalize
-from ..registry import default_feature_layer, load_model
-from .cache import FeatureCache
-from .extract import Extractor
+from transferlab.classify.estimators import l2_normalize
+from transferlab.models.registry import default_feature_layer, load_model
+from transferlab.features.cache import FeatureCache
+from transferlab.features.extractor import Extractor
 
 
 class FeatureExtractor(TransformerMixin, BaseEstimator):

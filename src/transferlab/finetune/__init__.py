@@ -5,17 +5,17 @@ both :mod:`.trainer`).
 Protocol: the dataset's own split (15 Scene: train/ and test/); a validation set carved from the training images
 only (stratified, seeded) drives early stopping and the choice of the best epoch; the test images are used once,
 at the end, on the best epoch's weights. Reproducible on CPU, and resumable at the exact batch (:mod:`.checkpoint`).
-Where the head goes: :mod:`transferlab.backbones.heads`. Settings: :mod:`.config`.
+Where the head goes: :mod:`transferlab.models.heads`. Settings: :mod:`.config`.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from .checkpoint import CHECKPOINT, MODEL, RECORD
-from .config import MODES, OPTIMIZERS, FinetuneConfig
-from .loop import EpochLoop, prepare
-from .probe import ProbeTrainer
-from .trainer import ImageTrainer
+from transferlab.finetune.checkpoint import CHECKPOINT, MODEL, RECORD
+from transferlab.finetune.config import MODES, OPTIMIZERS, FinetuneConfig
+from transferlab.finetune.loop import EpochLoop, prepare
+from transferlab.finetune.probe import ProbeTrainer
+from transferlab.finetune.trainer import ImageTrainer
 
 __all__ = ["CHECKPOINT", "MODEL", "RECORD", "MODES", "OPTIMIZERS", "FinetuneConfig", "EpochLoop", "ImageTrainer",
            "ProbeTrainer", "make_trainer", "finetune"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
-from ..experiment import RunConfig
-from ..options import FINETUNE_MODES as MODES, OPTIMIZERS
+from transferlab.workflows.experiment import RunConfig
+from transferlab.options import FINETUNE_MODES as MODES, OPTIMIZERS
 
 # what fine-tuning takes from the run; its other fields must keep their defaults: fine-tuning picks the layer (the
 # head's) itself, and the image loop reads images the weights' own way, in fp32

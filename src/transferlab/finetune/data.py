@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..augment import RandomResizedCropFlip, sample_rng
-from ..datasets import ImageDataset, load_dataset, make_splits
-from ..experiment import extract_dataset
-from ..images import ImageError, load_image
-from ..preprocess import Preprocess, to_tensor
-from .config import FinetuneConfig
+from transferlab.data.augment import RandomResizedCropFlip, sample_rng
+from transferlab.data.datasets import ImageDataset, load_dataset, make_splits
+from transferlab.workflows.experiment import extract_dataset
+from transferlab.data.images import ImageError, load_image
+from transferlab.data.transforms import Preprocess, to_tensor
+from transferlab.finetune.config import FinetuneConfig
 
 
 @dataclass

@@ -18,15 +18,15 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..backbones.base import Backbone
-from ..backbones.heads import attach_head, head_plan
-from ..classify import scores
-from ..confusion import confusion_figure
-from ..experiment import library_versions, run_experiment
-from ..registry import LoadedModel, load_model
-from .checkpoint import CHECKPOINT, MODEL, STATE_KEYS, fresh_state, resume, save_checkpoint, save_model, write_record
-from .config import FinetuneConfig
-from .data import TrainingData, load_data
+from transferlab.models.base import Backbone
+from transferlab.models.heads import attach_head, head_plan
+from transferlab.classify.estimators import scores
+from transferlab.plots.confusion import confusion_figure
+from transferlab.workflows.experiment import library_versions, run_experiment
+from transferlab.models.registry import LoadedModel, load_model
+from transferlab.finetune.checkpoint import CHECKPOINT, MODEL, STATE_KEYS, fresh_state, resume, save_checkpoint, save_model, write_record
+from transferlab.finetune.config import FinetuneConfig
+from transferlab.finetune.data import TrainingData, load_data
 
 
 @dataclass

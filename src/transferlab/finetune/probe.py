@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import FinetuneConfig
-from .loop import EpochLoop, Setup
+from transferlab.finetune.config import FinetuneConfig
+from transferlab.finetune.loop import EpochLoop, Setup
 
 EVAL_BATCH = 256
 PROBE_EPOCHS, PROBE_PATIENCE = 30, 5  # the image modes' linear probe

@@ -8,13 +8,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..augment import RandomResizedCropFlip
-from ..backbones.base import Backbone
-from ..backbones.efficientnet_lite import EfficientNetLite
-from ..backbones.heads import PooledHeadNet
-from .data import image_loader
-from .loop import EpochLoop, Setup
-from .probe import linear_probe
+from transferlab.data.augment import RandomResizedCropFlip
+from transferlab.models.base import Backbone
+from transferlab.models.efficientnet_lite import EfficientNetLite
+from transferlab.models.heads import PooledHeadNet
+from transferlab.finetune.data import image_loader
+from transferlab.finetune.loop import EpochLoop, Setup
+from transferlab.finetune.probe import linear_probe
 
 
 def trainable_from(net: Backbone, mode: str) -> int:

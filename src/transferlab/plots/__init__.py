@@ -1,4 +1,4 @@
-"""Figures as matplotlib Figures (drawn off-screen, see :mod:`transferlab.figures`), and their encodings: PNG bytes,
+"""Figures as matplotlib Figures (drawn off-screen, see :mod:`transferlab.plots.base`), and their encodings: PNG bytes,
 data URIs for a self-contained page, small JPEG thumbnails of image files."""
 from __future__ import annotations
 

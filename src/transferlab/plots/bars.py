@@ -5,7 +5,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from ..figures import new_figure
+from transferlab.plots.base import new_figure
 
 
 def bar_figure(labels: list[str], values: list[float], title: str, xlabel: str = "test accuracy",

@@ -7,8 +7,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image
 
-from ..analysis.filters import FILTER_GROUPS, KernelGroup, Pick
-from ..figures import new_figure, show_image
+from transferlab.analysis.filters import FILTER_GROUPS, KernelGroup, Pick
+from transferlab.plots.base import new_figure, show_image
 
 
 def _kernel_rgb(k: np.ndarray) -> np.ndarray:

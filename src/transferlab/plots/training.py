@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..figures import new_figure
-from ..provenance import EpochRow
+from transferlab.plots.base import new_figure
+from transferlab.provenance import EpochRow
 
 
 def training_curves_figure(history: list[EpochRow], best_epoch: int | None, title: str) -> Figure:

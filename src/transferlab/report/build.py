@@ -4,9 +4,9 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from ..analysis import analyse
-from .inputs import data_hint, dataset_root, find_inputs
-from .render import ReportInfo, render_report
+from transferlab.analysis import analyse
+from transferlab.report.inputs import data_hint, dataset_root, find_inputs
+from transferlab.report.render import ReportInfo, render_report
 
 
 def build_report(paths, out: str | Path, data: str | Path | None = None, compute: bool = True, samples_dir=None,

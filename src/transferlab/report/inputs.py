@@ -7,8 +7,8 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..experiment import RunConfig
-from ..provenance import (RECORDS, FinetuneRecord, Provenance, RecordError, Record, RunRecord, StudyRecord,
+from transferlab.workflows.experiment import RunConfig
+from transferlab.provenance import (RECORDS, FinetuneRecord, Provenance, RecordError, Record, RunRecord, StudyRecord,
                           parse_record)
 
 KINDS = {RunRecord: ("run", "R"), StudyRecord: ("study", "S"), FinetuneRecord: ("finetune", "F")}

@@ -10,12 +10,12 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from ..analysis import Analyses
-from ..provenance import library_versions
-from .formatting import FILTERS
-from .inputs import Inputs
-from .sections import build_sections
-from .sections.common import ComputedSource, Context, Meta
+from transferlab.analysis import Analyses
+from transferlab.provenance import library_versions
+from transferlab.report.formatting import FILTERS
+from transferlab.report.inputs import Inputs
+from transferlab.report.sections import build_sections
+from transferlab.report.sections.common import ComputedSource, Context, Meta
 
 HERE = Path(__file__).parent  # templates and CSS are package data beside this file
 DEFAULT_TITLE = "Transfer learning on 15 Scene — report"
@@ -51,7 +51,7 @@ def computed_sources(an: Analyses) -> dict[str, ComputedSource]:
         a = an.architecture
         parts.append(("architecture", f"{a.model} architecture (no weights: PyTorch meta device)",
                       {"model": a.model, "description": a.description, "input_shape": a.input_shape,
-                       "method": "transferlab.summary.summarize: the architecture built on PyTorch's meta device; "
+                       "method": "transferlab.analysis.summary.summarize: the architecture built on PyTorch's meta device; "
                                  "shapes and counts, no weights"}, a.command))
     if an.predictions and an.predictions.models:
         p = an.predictions

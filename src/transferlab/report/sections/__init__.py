@@ -2,14 +2,14 @@
 what its template needs (never prose or markup, never running a model)."""
 from __future__ import annotations
 
-from .common import Context, Section
-from .features import q8, q9
-from .finetuning import q10
-from .network import q1, q2, q3, q4
-from .reference import provenance, reference, todo
-from .studies import further
-from .summary import summary
-from .transfer import q5, q6, q7, runs
+from transferlab.report.sections.common import Context, Section
+from transferlab.report.sections.features import q8, q9
+from transferlab.report.sections.finetuning import q10
+from transferlab.report.sections.network import q1, q2, q3, q4
+from transferlab.report.sections.reference import provenance, reference, todo
+from transferlab.report.sections.studies import further
+from transferlab.report.sections.summary import summary
+from transferlab.report.sections.transfer import q5, q6, q7, runs
 
 
 def build_sections(ctx: Context) -> list[Section]:

@@ -6,10 +6,10 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...analysis import Analyses
-from ...provenance import StudyRecord
-from ..formatting import fmt
-from ..inputs import Inputs, Source
+from transferlab.analysis import Analyses
+from transferlab.provenance import StudyRecord
+from transferlab.report.formatting import fmt
+from transferlab.report.inputs import Inputs, Source
 
 FULL_15SCENE = {"train": 1500, "test": 2985, "images": 4485}
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..inputs import Source
-from .common import PART2, QUESTIONS, Context, Section, Todo, best, find_row, num, row_label, scored
-from .studies import study_view
+from transferlab.report.inputs import Source
+from transferlab.report.sections.common import PART2, QUESTIONS, Context, Section, Todo, best, find_row, num, row_label, scored
+from transferlab.report.sections.studies import study_view
 
 # what must be equal for two runs to differ only by their layers
 _SAME_SETTING = ("model", "weights", "pool", "l2", "gray", "classifier", "C", "protocol", "limit_per_class", "data")

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...confusion import draw_confusion
-from ...plots import data_uri
-from ...plots.bars import bar_figure, paired_bars_figure, per_class_figure
-from ...plots.training import training_curves_figure
-from ..inputs import Source
-from .common import PART2, QUESTIONS, Context, Section, Todo
+from transferlab.plots.confusion import draw_confusion
+from transferlab.plots import data_uri
+from transferlab.plots.bars import bar_figure, paired_bars_figure, per_class_figure
+from transferlab.plots.training import training_curves_figure
+from transferlab.report.inputs import Source
+from transferlab.report.sections.common import PART2, QUESTIONS, Context, Section, Todo
 
 EPOCH_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")
 

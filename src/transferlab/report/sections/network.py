@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ...activations import draw_activations
-from ...plots import data_uri
-from ...plots.filters import filters_figure, pattern_figure
-from ...predict import draw_predictions
-from ...summary import draw_params
-from .common import PART1, QUESTIONS, Context, Section, Todo
+from transferlab.analysis.layer_maps import draw_activations
+from transferlab.plots import data_uri
+from transferlab.plots.filters import filters_figure, pattern_figure
+from transferlab.analysis.imagenet import draw_predictions
+from transferlab.analysis.summary import draw_params
+from transferlab.report.sections.common import PART1, QUESTIONS, Context, Section, Todo
 
 
 def _section(qid: str, data: dict, todo: list[Todo] | None = None) -> Section:

@@ -2,11 +2,11 @@
 complete it, and the provenance of every number."""
 from __future__ import annotations
 
-from ...plots import data_uri
-from ...plots.bars import bar_figure
-from ...provenance import FinetuneRecord, RunRecord
-from ..inputs import Source
-from .common import FULL_15SCENE, Context, Section, Todo, best, row_label
+from transferlab.plots import data_uri
+from transferlab.plots.bars import bar_figure
+from transferlab.provenance import FinetuneRecord, RunRecord
+from transferlab.report.inputs import Source
+from transferlab.report.sections.common import FULL_15SCENE, Context, Section, Todo, best, row_label
 
 # The practical's reference figures (../shared/PRACTICAL.md and ASSETS.md), quoted, not measured here.
 REFERENCE = [

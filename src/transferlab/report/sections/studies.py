@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...plots import data_uri
-from ...plots.bars import study_fallback_figure
-from ..inputs import Source
-from .common import Context, Section, Todo, best, columns, num, pretrain_pair, row_label, scored
+from transferlab.plots import data_uri
+from transferlab.plots.bars import study_fallback_figure
+from transferlab.report.inputs import Source
+from transferlab.report.sections.common import Context, Section, Todo, best, columns, num, pretrain_pair, row_label, scored
 
 SHOWN_IN_QUESTIONS = {"layers", "gray", "pretraining", "random-vs-pretrained"}
 FURTHER = (("pooling", "pooling and L2 normalisation"), ("C", "C chosen by cross-validation on the training set"),

@@ -1,7 +1,7 @@
 """The page's first section: the key numbers, one line per input, and what was not used."""
 from __future__ import annotations
 
-from .common import Context, Section, best, row_label
+from transferlab.report.sections.common import Context, Section, best, row_label
 
 
 def summary(ctx: Context) -> Section:

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ...confusion import draw_confusion, most_confused
-from ...plots import data_uri, thumbnail_jpeg
-from ...plots.bars import bar_figure, per_class_figure
-from ..inputs import Source
-from .common import FULL_15SCENE, PART2, QUESTIONS, Context, Section, Todo, acc_column, columns, num, pretrain_pair
-from .studies import study_view
+from transferlab.plots.confusion import draw_confusion, most_confused
+from transferlab.plots import data_uri, thumbnail_jpeg
+from transferlab.plots.bars import bar_figure, per_class_figure
+from transferlab.report.inputs import Source
+from transferlab.report.sections.common import FULL_15SCENE, PART2, QUESTIONS, Context, Section, Todo, acc_column, columns, num, pretrain_pair
+from transferlab.report.sections.studies import study_view
 
 # configuration keys that do not change what a run measures (compared when pairing pretrained and random runs)
 _NOT_MEASURED = {"weights", "cache", "workers", "progress", "batch_size", "runtime", "device", "strict"}

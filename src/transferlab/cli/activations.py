@@ -1,0 +1,48 @@
+"""``transferlab activations MODEL IMAGE``: all channel maps of one layer (default: the first convolution)."""
+from __future__ import annotations
+
+import json
+import sys
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("activations", help="activation maps of one layer for an image")
+    p.add_argument("model", help="a model name: see `transferlab models`")
+    p.add_argument("image", help="an image file, or sample:NAME (sample:chelsea, sample:coffee, …)")
+    p.add_argument("--weights", default="auto", help="a weights tag, 'none' (random) or a file")
+    p.add_argument("--layer", help="layer name (default: the first convolution, e.g. conv1_1)")
+    p.add_argument("--figure", metavar="FILE.png", help="draw the input beside the grid of all channel maps")
+    p.add_argument("--json", action="store_true", help="print shape and per-channel statistics as JSON")
+
+
+def run(args) -> int:
+    import numpy as np
+    from tabulate import tabulate
+
+    from transferlab.analysis.layer_maps import activations_figure, channel_stats, default_layer, layer_maps
+    from transferlab.data.images import load_image
+    from transferlab.models.registry import load_model
+    from transferlab.data.samples import resolve
+
+    path = resolve(args.image)
+    img = load_image(path)
+    model = load_model(args.model, args.weights)
+    layer = args.layer or default_layer(model.net)
+    maps = layer_maps(model, model.preprocess.pixels(img, 3), layer)
+    stats = channel_stats(maps)
+    if args.json:
+        print(json.dumps({"model": model.label(), "provenance": model.provenance(), "image": str(path),
+                          "layer": layer, "shape": list(maps.shape), "channels": stats}, indent=1))
+    else:
+        mean, peak = np.array(stats["mean"]), np.array(stats["max"])
+        print(model.label())
+        print(f"{path}: {layer} gives {maps.shape[0]} maps of {maps.shape[1]}×{maps.shape[2]}")
+        print(tabulate([("mean", *np.percentile(mean, [0, 50, 100])), ("max", *np.percentile(peak, [0, 50, 100]))],
+                       headers=["per channel", "lowest", "median", "highest"], floatfmt=".3f"))
+        print(f"strongest channels (by max): {', '.join(f'{i} ({peak[i]:.2f})' for i in np.argsort(-peak)[:8])}")
+        print(f"flat channels (max = mean, nothing to see): {int((peak - mean <= 1e-6).sum())}")
+    if args.figure:
+        crop = model.preprocess.geometry(img.convert("RGB"))
+        out = activations_figure(crop, maps, layer, f"{model.label()}: {path.name}", args.figure)
+        print(f"figure: {out}", file=sys.stderr if args.json else sys.stdout)
+    return 0

@@ -1,0 +1,227 @@
+"""Feature extraction on Ray Data: a file listing → ``map_batches`` over an actor pool → Parquet shards.
+
+Each actor builds the network once (``load_model`` + the same ``Extractor`` the local engine uses, which applies
+the gray mode and wraps the backbone in ``FeatureNet``) and then, batch after batch, runs exactly the local
+engine's code: ``file_hash``, ``_Decode`` (decode, resize, crop, scale), ``_collate`` and the runtime's runner.
+Same preprocessing and same weights give the same numbers as ``--engine local``.
+
+The listing (paths, labels, splits) is made on the driver; the images are read by the actors, so on a
+multi-node cluster the paths must be visible on every node (a shared file system), and ``--out`` must be a
+shared folder or an object-store URI that pyarrow understands (``s3://…``, ``gs://…``).
+
+Fault tolerance is Ray's: Ray Data creates pool actors with ``max_restarts=-1`` and ``max_task_retries=-1``, so a batch
+whose actor dies is recomputed on a restarted actor, and its output is produced once; Ray Data's Parquet
+writer names files per write task, so a retried write replaces its own file. After the run the engine checks
+that the store holds every listed image exactly once.
+
+Ray's own logging (Ray core and Ray Data, whose DEBUG lines dump operator metrics on every scheduling step) is
+kept at WARNING; ``TRANSFERLAB_RAY_LOG=info`` (or debug, error) asks for another level.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from transferlab.features.extractor import _collate, _Decode, file_hash
+from transferlab.features.store import FeatureStore, build_metadata, dataset_rows, make_table, store_schema
+from transferlab.engines import build_extractor, output_dims
+
+
+RAY_LOG_ENV = "TRANSFERLAB_RAY_LOG"
+
+
+def ray_log_level() -> int:
+    """The level for Ray's loggers: WARNING unless ``$TRANSFERLAB_RAY_LOG`` names another (debug, info, error)."""
+    name = os.environ.get(RAY_LOG_ENV) or "warning"
+    level = logging.getLevelName(name.upper())
+    if not isinstance(level, int):
+        raise ValueError(f"{RAY_LOG_ENV}={name!r} is not a log level; use debug, info, warning or error")
+    return level
+
+
+def quiet_ray_logging() -> int:
+    """Set Ray core's and Ray Data's loggers here, and Ray Data's in the workers a local Ray starts from here
+    (``RAY_DATA_LOG_LEVEL``, unless already set), to :func:`ray_log_level`; returns the level."""
+    level = ray_log_level()
+    os.environ.setdefault("RAY_DATA_LOG_LEVEL", logging.getLevelName(level))
+    for name in ("ray", "ray.data"):
+        logging.getLogger(name).setLevel(level)
+    return level
+
+
+def bad_path_reason(path: str | Path, e: OSError) -> str:
+    return "no such file" if not Path(path).exists() else f"unreadable ({e.strerror})"
+
+
+class FeatureActor:
+    """A Ray Data callable class: the network is built once per actor, then called on each batch of rows
+    (index, path, label, class_name, split) and returns them with hash, error and the feature columns."""
+
+    def __init__(self, config: dict, dims: dict, fault_marker: str | None = None):
+        self.model, self.ex = build_extractor(**config)
+        self.run = self.ex.runner()
+        self.outputs = self.ex.outputs
+        self.dims = {tuple(k): v for k, v in dims.items()}
+        self.schema = store_schema(self.outputs, self.dims)
+        self.fault_marker = fault_marker
+        self.calls = 0
+
+    def _fault(self) -> None:
+        """Test hook: the first actor to reach its first batch kills its own process (once per marker file)."""
+        if self.fault_marker and self.calls == 0:
+            try:
+                fd = os.open(self.fault_marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                return
+            os.write(fd, str(os.getpid()).encode())
+            os.close(fd)
+            os._exit(1)
+
+    def __call__(self, batch):
+        self._fault()
+        self.calls += 1
+        paths = batch["path"].to_pylist()
+        n = len(paths)
+        hashes, errors = [""] * n, [""] * n
+        for i, p in enumerate(paths):
+            try:
+                hashes[i] = file_hash(Path(p))
+            except OSError as e:
+                errors[i] = bad_path_reason(p, e)
+        live = [i for i in range(n) if not errors[i]]
+        decode = _Decode([Path(paths[i]) for i in live], self.ex.preprocess, self.ex.channels)
+        idx, x, bad = _collate([decode[j] for j in range(len(decode))])
+        for j, reason in bad:
+            errors[live[j]] = reason
+        feats = {o: np.zeros((n, self.dims[o]), dtype=np.float32) for o in self.outputs}
+        if x is not None:
+            rows = [live[j] for j in idx]
+            for o, a in zip(self.outputs, self.run(x)):
+                feats[o][rows] = a
+        return make_table(self.schema, index=batch["index"].to_numpy(), paths=paths, hashes=hashes,
+                          labels=batch["label"].to_numpy(), class_names=batch["class_name"].to_pylist(),
+                          split=batch["split"].to_pylist(), errors=errors, features=feats, outputs=self.outputs)
+
+
+@dataclass
+class RayRun:
+    out: str
+    rows: int
+    bad: list[tuple[str, str]]
+    concurrency: int
+    seconds: float  # all of it: driver set-up, Ray start/connect, actors, extraction, writing, the check
+    driver_seconds: float  # the driver's model load and output sizes (what the local engine also pays)
+    init_seconds: float  # ray.init (start of a local instance, or connecting to a cluster)
+    pipeline_seconds: float  # actors start + extraction + writing
+    address: str | None
+
+    @property
+    def images_per_s(self) -> float:
+        return (self.rows - len(self.bad)) / self.pipeline_seconds if self.pipeline_seconds else 0.0
+
+
+def check_store(out: str, n: int) -> tuple[int, list[tuple[str, str]]]:
+    """(rows, bad files) of the store at ``out``, which must hold listing indices 0..n-1 exactly once each."""
+    store = FeatureStore(out)
+    index = store.read(columns=["index"])["index"].to_numpy()
+    if len(index) != n or not np.array_equal(np.sort(index), np.arange(n)):
+        unique = len(np.unique(index))
+        raise RuntimeError(f"{out}: {len(index)} rows for {n} images ({n - unique} missing, "
+                           f"{len(index) - unique} duplicated); the store is not one row per image")
+    return len(index), store.bad()
+
+
+def _import_ray():
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError:
+        raise RuntimeError("--engine ray needs Ray Data: pip install 'transferlab[ray]'") from None
+    return ray
+
+
+def extract_ray(dataset, out: str | Path, *, model: str, weights: str = "auto",
+                outputs: Sequence[tuple[str, str]] = (("pool5", "avg"),), gray: str = "replicate",
+                resize: str = "crop", runtime: str = "eager", batch_size: int = 16, device: str = "cpu",
+                seed: int = 0, address: str | None = None, concurrency: int | None = None,
+                cpus_per_actor: float = 1.0, rows_per_block: int | None = None, rows_per_file: int | None = None,
+                progress: bool = True, fault_marker: str | None = None) -> RayRun:
+    """Extract ``outputs`` of every image of ``dataset`` with Ray Data actors and write the store at ``out``.
+
+    ``address``: None starts a local Ray instance (unless this process is already connected to one);
+    ``auto`` or ``ray://host:10001`` joins an existing cluster. ``concurrency``: actors (default: one per GPU
+    with ``device='cuda'``, else cluster CPUs / ``cpus_per_actor``). ``fault_marker``: test hook, see
+    ``FeatureActor._fault``."""
+    ray = _import_ray()
+    import pyarrow as pa
+
+    t0 = time.perf_counter()
+    outputs = [tuple(o) for o in dict.fromkeys(tuple(o) for o in outputs)]
+    config = {"model": model, "weights": weights, "outputs": outputs, "gray": gray, "resize": resize,
+              "runtime": runtime, "batch_size": batch_size, "device": device, "seed": seed}
+    loaded, ex = build_extractor(**{**config, "device": "cpu"})  # validates layers; the driver needs no GPU
+    dims = output_dims(ex)
+    gpu = device.startswith("cuda")
+
+    t_ready = time.perf_counter()
+    level = quiet_ray_logging()
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address, include_dashboard=False, logging_level=level)
+    t_init = time.perf_counter()
+    try:
+        resources = ray.cluster_resources()
+        if concurrency is None:
+            concurrency = int(resources.get("GPU", 0)) if gpu else int(resources.get("CPU", 1) // cpus_per_actor)
+        if concurrency < 1:
+            raise RuntimeError(f"the Ray cluster has no room for an actor ({resources}); "
+                               f"{'no GPU' if gpu else 'not enough CPUs'}")
+        meta = build_metadata(loaded, ex, dataset, dims, "ray", extra={"ray": {
+            "address": address or "local", "concurrency": concurrency, "cpus_per_actor": cpus_per_actor,
+            "num_gpus_per_actor": 1 if gpu else 0, "device": device, "batch_size": ex.batch_size,
+            "ray_version": ray.__version__}})
+        schema = store_schema(outputs, dims, meta)
+
+        rows = dataset_rows(dataset)
+        n = len(rows["path"])
+        if n == 0:
+            raise ValueError("no images to extract")
+        # Blocks are the unit of scheduling and of retry: whole batches each (the last one excepted), at least
+        # two per actor so that every actor has work, at most 8 batches so that a retry redoes little.
+        bs = ex.batch_size
+        per_block = rows_per_block or bs * min(8, max(1, math.ceil(n / (2 * concurrency * bs))))
+        listing = pa.table({"index": pa.array(rows["index"], pa.int64()), "path": pa.array(rows["path"], pa.string()),
+                            "label": pa.array(rows["label"], pa.int32()),
+                            "class_name": pa.array(rows["class_name"], pa.string()),
+                            "split": pa.array(rows["split"], pa.string())})
+        ctx = ray.data.DataContext.get_current()
+        ctx.enable_progress_bars = progress
+        ds = ray.data.from_arrow([listing.slice(i, per_block) for i in range(0, n, per_block)])
+        ds = ds.map_batches(
+            FeatureActor,
+            fn_constructor_kwargs={"config": config, "dims": dims, "fault_marker": fault_marker},
+            batch_size=ex.batch_size, batch_format="pyarrow",
+            compute=ray.data.ActorPoolStrategy(size=concurrency), num_cpus=cpus_per_actor,
+            num_gpus=1 if gpu else None)
+        # Ray Data creates pool actors with max_restarts=-1 and max_task_retries=-1 (its default; passing them
+        # here is deprecated since Ray 2.60): a dead actor is restarted and its batch retried.
+        ds.write_parquet(str(out), schema=schema, min_rows_per_file=rows_per_file)
+        t_done = time.perf_counter()
+        run = RayRun(str(out), n, [], concurrency, 0.0, t_ready - t0, t_init - t_ready, t_done - t_init, address)
+        if "://" not in str(out):  # a folder: check that it holds every image exactly once
+            if Path(out).is_dir():
+                run.rows, run.bad = check_store(str(out), n)
+            else:  # not visible here (Ray Client from another machine): check it on the cluster
+                run.rows, run.bad = ray.get(ray.remote(num_cpus=0)(check_store).remote(str(out), n))
+    finally:
+        if started:
+            ray.shutdown()
+    run.seconds = time.perf_counter() - t0
+    return run

@@ -1,0 +1,168 @@
+"""Feature extraction at any named layers, batched, decoded in worker processes, resumable through the cache."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from transferlab.data.images import ImageError, load_image
+from transferlab.data.transforms import Preprocess
+from transferlab.models.registry import LoadedModel
+from transferlab.features.cache import FeatureCache
+from transferlab.models.gray import apply_gray
+from transferlab.features.pooling import Pool
+from transferlab.features.runtimes import RUNTIMES, make_runner
+
+
+class FeatureNet(nn.Module):
+    """Backbone up to the deepest requested layer, then one pooling per (layer, pooling) output."""
+
+    def __init__(self, net: nn.Module, outputs: Sequence[tuple[str, str]]):
+        super().__init__()
+        self.net = net
+        self.outputs = list(outputs)
+        self.layers = list(dict.fromkeys(layer for layer, _ in self.outputs))
+        self.pools = nn.ModuleList(Pool(p) for _, p in self.outputs)
+
+    def forward(self, x):
+        maps = self.net.forward_layers(x, self.layers)
+        return tuple(pool(maps[layer]) for (layer, _), pool in zip(self.outputs, self.pools))
+
+
+def file_hash(path: Path) -> str:
+    """Content hash of a file (what the cache keys images by: renaming or moving a file costs nothing)."""
+    return hashlib.blake2b(Path(path).read_bytes(), digest_size=16).hexdigest()
+
+
+class _Decode(torch.utils.data.Dataset):
+    """Runs in the loader's workers: decode, resize, crop, scale. A bad file yields its reason instead."""
+
+    def __init__(self, paths, preprocess: Preprocess, channels: int):
+        self.paths, self.preprocess, self.channels = paths, preprocess, channels
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        try:
+            return i, self.preprocess.pixels(load_image(self.paths[i]), self.channels), ""
+        except ImageError as e:
+            return i, None, e.reason
+
+
+def _collate(items):
+    good = [(i, x) for i, x, _ in items if x is not None]
+    bad = [(i, reason) for i, x, reason in items if x is None]
+    batch = torch.stack([x for _, x in good]) if good else None
+    return [i for i, _ in good], batch, bad
+
+
+@dataclass
+class Extraction:
+    """Features of the good images (rows in the order of ``ok``), the bad files, and what it cost."""
+
+    features: dict[tuple[str, str], np.ndarray]
+    ok: list[int]  # indices into the input paths
+    bad: list[tuple[str, str]]  # (path, reason)
+    computed: int
+    cached: int
+    seconds: float
+    specs: dict[tuple[str, str], dict] = field(default_factory=dict)
+
+    @property
+    def images_per_s(self) -> float:
+        return self.computed / self.seconds if self.computed and self.seconds else 0.0
+
+
+def default_workers() -> int:
+    return max(1, min(4, (os.cpu_count() or 2) - 1))
+
+
+class Extractor:
+    """Extracts (layer, pooling) features of image files with one model, computing only what the cache lacks.
+
+    The model is adapted in place for the gray mode; give each Extractor its own ``load_model`` result.
+    """
+
+    def __init__(self, model: LoadedModel, outputs: Sequence[tuple[str, str]], *, gray: str = "replicate",
+                 resize: str = "crop", runtime: str = "eager", batch_size: int = 16, workers: int | None = None,
+                 device: str = "cpu", cache: FeatureCache | None = None, progress: bool | None = None):
+        model.check_layers([layer for layer, _ in outputs])
+        self.model, self.outputs, self.gray, self.runtime = model, list(dict.fromkeys(outputs)), gray, runtime
+        self.channels = apply_gray(model.net, gray)
+        self.preprocess = model.preprocess.with_mode(resize)
+        self.batch_size = 1 if resize == "native" else batch_size
+        self.workers = default_workers() if workers is None else workers
+        self.device = device
+        self.cache = cache  # the user cache is opened on first use
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.featurenet = FeatureNet(model.net, self.outputs)
+        self._runner = None
+        self.specs = {o: self.spec(*o) for o in self.outputs}
+        self.keys = {o: hashlib.sha256(json.dumps(s, sort_keys=True).encode()).hexdigest()[:32]
+                     for o, s in self.specs.items()}
+
+    def spec(self, layer: str, pool: str) -> dict:
+        """Everything that changes the numbers of one output (its cache key is a hash of this)."""
+        return {"model": self.model.name, "weights_sha256": self.model.weights_id, "layer": layer,
+                "pool": pool, "preprocess": self.preprocess.key(), "gray": self.gray,
+                "numerics": RUNTIMES[self.runtime]}
+
+    def runner(self):
+        if self._runner is None:
+            self._runner = make_runner(self.featurenet, self.runtime, self.device)
+        return self._runner
+
+    def extract(self, paths: Sequence[str | Path]) -> Extraction:
+        t0 = time.perf_counter()
+        self.cache = self.cache or FeatureCache()
+        paths = [Path(p) for p in paths]
+        hashes, bad = {}, []
+        for i, p in enumerate(paths):
+            try:
+                hashes[i] = file_hash(p)
+            except OSError as e:
+                bad.append((str(p), "no such file" if not p.exists() else f"unreadable ({e.strerror})"))
+        present = {o: self.cache.present(k) for o, k in self.keys.items()}
+        todo = [i for i, h in hashes.items() if any(h not in present[o] for o in self.outputs)]
+        unique = list({hashes[i]: i for i in todo}.values())  # identical files are computed once
+        failed = self._compute([paths[i] for i in unique], [hashes[i] for i in unique])
+        failed_hashes = {hashes[unique[j]] for j, _ in failed}
+        bad += [(str(paths[i]), reason) for i, h in hashes.items() for j, reason in failed
+                if h == hashes[unique[j]]]
+        ok = [i for i, h in hashes.items() if h not in failed_hashes]
+        feats = {o: self.cache.get(self.keys[o], [hashes[i] for i in ok]) for o in self.outputs}
+        bad.sort()
+        return Extraction(feats, ok, bad, computed=len(unique) - len(failed), cached=len(ok) - len(unique) + len(failed),
+                          seconds=time.perf_counter() - t0, specs=self.specs)
+
+    def _compute(self, paths: list[Path], hashes: list[str]) -> list[tuple[int, str]]:
+        """Run the network over ``paths``, committing each batch to the cache; returns (index, reason) of bad files."""
+        if not paths:
+            return []
+        loader = torch.utils.data.DataLoader(
+            _Decode(paths, self.preprocess, self.channels), batch_size=self.batch_size, shuffle=False,
+            num_workers=self.workers, collate_fn=_collate, prefetch_factor=4 if self.workers else None,
+            pin_memory=self.device.startswith("cuda"))
+        run = self.runner()
+        failed = []
+        with tqdm(total=len(paths), unit="img", desc=f"{self.model.name} features", disable=not self.progress,
+                  dynamic_ncols=True, smoothing=0.1) as bar:
+            for idx, batch, bad in loader:
+                failed += bad
+                if batch is not None:
+                    outs = run(batch)
+                    self.cache.put({self.keys[o]: (self.specs[o], [hashes[i] for i in idx], a)
+                                    for o, a in zip(self.outputs, outs)})
+                bar.update(len(idx) + len(bad))
+        return failed

@@ -1,0 +1,157 @@
+"""Execution modes of a feature network: how a batch of pixels becomes feature arrays on this machine.
+
+=========  =========  ==================================================================================
+runtime    numerics   what runs
+=========  =========  ==================================================================================
+eager      fp32       PyTorch, channels_last, inference_mode, float32 throughout (TF32 off on a GPU). The
+                      default: the fastest exact mode measured on a 2-core AVX-512 CPU (``transferlab bench``).
+onnx       fp32       the same network exported once to ONNX (cached on disk) and run by ONNX Runtime
+                      (CPU provider; CUDA provider with ``device="cuda"``). Float32 arithmetic with another
+                      summation order: equal to ``eager`` within float32 rounding, so it shares its cache entries.
+bf16       bf16       PyTorch autocast to bfloat16 (AVX512_BF16/AMX on CPU, tensor cores on a GPU). Faster, not
+                      exact: its features are cached and recorded under their own numerics label.
+fp16       fp16       PyTorch autocast to float16: GPU mixed precision (``device="cuda"`` only).
+=========  =========  ==================================================================================
+
+``TOLERANCE`` is each runtime's stated bound on :func:`deviation` from ``eager`` features; the tests hold every
+runtime to it on real images, and the benchmark reports the measured value.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from transferlab.options import RUNTIMES
+from transferlab.models.sources import cache_dir
+
+# runtime -> stated bound on deviation() from eager fp32 features of the same images. Measured on 15 Scene:
+# onnx ~1e-6; bf16 ~0.01-0.03 on VGG16 conv layers, ~0.13 on EfficientNet-Lite0 (depthwise convs, 16 blocks)
+TOLERANCE = {"eager": 0.0, "onnx": 1e-4, "bf16": 0.2, "fp16": 0.05}
+
+ONNX_OPSET = 17
+# ONNX Runtime's CPU convolutions gain nothing from large batches but hold every image's buffers at once:
+# VGG16 in chunks of 4 peaked ~0.25 GB lower than batch 16, at the same speed
+ONNX_CPU_CHUNK = 4
+
+
+def deviation(reference: np.ndarray, other: np.ndarray) -> float:
+    """Max relative error of ``other`` against ``reference`` features (N, D): the largest absolute difference
+    of a row, relative to that row's largest magnitude (per-element relative error is meaningless for the many
+    near-zero entries of ReLU features), maximised over rows."""
+    reference, other = np.asarray(reference, dtype=np.float64), np.asarray(other, dtype=np.float64)
+    if reference.shape != other.shape:
+        raise ValueError(f"feature shapes differ: {reference.shape} vs {other.shape}")
+    if reference.size == 0:
+        return 0.0
+    scale = np.abs(reference).max(axis=1)
+    err = np.abs(other - reference).max(axis=1)
+    return float(np.max(err / np.maximum(scale, np.finfo(np.float32).tiny)))
+
+
+def _check(runtime: str, device: str) -> None:
+    if runtime not in RUNTIMES:
+        raise ValueError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
+    if runtime == "fp16" and not device.startswith("cuda"):
+        raise ValueError("runtime 'fp16' is GPU mixed precision: use it with --device cuda (on a CPU use bf16)")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"--device {device}: no CUDA device is available to this PyTorch ({torch.__version__})")
+
+
+def make_runner(net: nn.Module, runtime: str = "eager", device: str = "cpu") -> Callable[[torch.Tensor], list[np.ndarray]]:
+    """A callable: (N, C, H, W) float batch → one float32 array (N, D) per output of ``net``."""
+    _check(runtime, device)
+    if runtime == "onnx":
+        return _onnx_runner(net, device)
+    net = net.eval().to(device).to(memory_format=torch.channels_last)
+    cuda = device.startswith("cuda")
+    autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(runtime)
+
+    def numerics():
+        if autocast is not None:
+            return torch.autocast("cuda" if cuda else "cpu", dtype=autocast)
+        if cuda:  # exact fp32: no TF32 convolutions (cuDNN's default on Ampere and later)
+            return torch.backends.cudnn.flags(enabled=True, benchmark=True, allow_tf32=False)
+        return contextlib.nullcontext()
+
+    def run(x: torch.Tensor) -> list[np.ndarray]:
+        with torch.inference_mode(), numerics():
+            x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            outs = net(x)
+        return [o.float().cpu().numpy() for o in outs]
+
+    return run
+
+
+# ---------------------------------------------------------------------------------------------------- ONNX
+
+
+def onnx_key(net: nn.Module, input_shape: tuple[int, ...]) -> str:
+    """What an exported graph depends on: the parameters and buffers themselves (so the weights, whatever their
+    tag, and any gray adaptation), the module structure and outputs, the input size, the exporter."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(repr(net).encode())
+    h.update(repr(getattr(net, "outputs", None)).encode())
+    h.update(repr(tuple(input_shape)).encode())
+    h.update(f"torch={torch.__version__} opset={ONNX_OPSET}".encode())
+    for name, t in sorted(net.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def export_onnx(net: nn.Module, input_shape: tuple[int, ...], folder: Path | None = None) -> Path:
+    """``net`` as an ONNX file for inputs (N, *input_shape), N dynamic; exported once, reused from the cache."""
+    net = net.eval().cpu().to(memory_format=torch.contiguous_format)
+    folder = Path(folder) if folder else cache_dir() / "onnx"
+    path = folder / f"{onnx_key(net, input_shape)}.onnx"
+    if path.exists():
+        return path
+    folder.mkdir(parents=True, exist_ok=True)
+    n_out = len(getattr(net, "outputs", [None]))
+    names = [f"out{i}" for i in range(n_out)]
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the TorchScript-based exporter is deprecated but needs no onnxscript
+        torch.onnx.export(net, (torch.zeros(2, *input_shape),), str(tmp), dynamo=False, opset_version=ONNX_OPSET,
+                          input_names=["pixels"], output_names=names,
+                          dynamic_axes={n: {0: "batch"} for n in ["pixels", *names]})
+    os.replace(tmp, path)  # atomic: a concurrent exporter writes the same bytes
+    return path
+
+
+def _onnx_runner(net: nn.Module, device: str):
+    import onnxruntime as ort
+
+    cuda = device.startswith("cuda")
+    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda else ["CPUExecutionProvider"]
+    if cuda and "CUDAExecutionProvider" not in ort.get_available_providers():
+        raise RuntimeError("runtime 'onnx' on cuda needs onnxruntime-gpu (this onnxruntime has no CUDA provider)")
+    sessions: dict[tuple[int, ...], ort.InferenceSession] = {}
+
+    def session(shape):
+        if shape not in sessions:
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = torch.get_num_threads()
+            opts.inter_op_num_threads = 1
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            opts.enable_cpu_mem_arena = False  # the arena keeps every batch's peak: ~0.2 GB more, no faster here
+            opts.enable_mem_pattern = False
+            sessions[shape] = ort.InferenceSession(str(export_onnx(net, shape)), opts, providers=providers)
+        return sessions[shape]
+
+    def run(x: torch.Tensor) -> list[np.ndarray]:
+        x = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
+        sess = session(tuple(x.shape[1:]))
+        step = len(x) if cuda else ONNX_CPU_CHUNK
+        parts = [sess.run(None, {"pixels": x[i:i + step]}) for i in range(0, len(x), step)]
+        return [np.concatenate([np.asarray(p[j], dtype=np.float32) for p in parts]) for j in range(len(parts[0]))]
+
+    return run
