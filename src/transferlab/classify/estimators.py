@@ -6,13 +6,13 @@ import time
 import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression, RidgeClassifier
-from sklearn.metrics import confusion_matrix
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
 
+from transferlab.classify.scores import scores
 from transferlab.options import CLASSIFIERS
 
 C_GRID = [0.001, 0.01, 0.1, 1.0, 10.0, 100.0]
@@ -30,10 +30,6 @@ def _estimator(name: str, C: float, seed: int):
     if name == "rbf-svm":
         return SVC(C=C, kernel="rbf", gamma="scale", random_state=seed)
     raise ValueError(f"unknown classifier {name!r}; choose one of {', '.join(CLASSIFIERS)}")
-
-
-def l2_normalize(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def make_pipeline(name: str, C: float = 1.0, standardize: bool = False, pca: int | None = None, seed: int = 0):
@@ -79,16 +75,6 @@ def _c_param(name: str) -> str:
 
 def _c_value(name: str, c: float):
     return 1.0 / c if name == "ridge" else int(c) if name == "knn" else c
-
-
-def scores(y: np.ndarray, pred: np.ndarray, classes: list[str]) -> dict:
-    """Accuracy, mean per-class accuracy (over the classes present in ``y``), per-class accuracy, confusion matrix."""
-    cm = confusion_matrix(y, pred, labels=range(len(classes)))
-    per_class = cm.diagonal() / np.maximum(cm.sum(1), 1)
-    return {"accuracy": float((np.asarray(y) == np.asarray(pred)).mean()),
-            "mean_class_accuracy": float(per_class[cm.sum(1) > 0].mean()),
-            "per_class_accuracy": {c: round(float(a), 4) for c, a in zip(classes, per_class)},
-            "confusion_matrix": cm.tolist()}
 
 
 def evaluate(model, x: np.ndarray, y: np.ndarray, classes: list[str]) -> dict:

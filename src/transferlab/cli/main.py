@@ -1,8 +1,5 @@
-"""The ``transferlab`` command line: one sub-command per module, each registering its own arguments.
-
-Building the parser imports no torch, scikit-learn or matplotlib (each command imports them in its ``run``), so
-``--help`` answers at once.
-"""
+"""The ``transferlab`` command line: the parser from ``cli.parsers`` (light: ``--help`` answers at once), then the
+chosen command's module ``cli.<command>``, imported only to run it."""
 from __future__ import annotations
 
 import argparse
@@ -12,22 +9,7 @@ import re
 import sys
 
 import transferlab
-
-# sub-command name -> module under transferlab.cli exposing add_parser(subparsers) and run(args) -> int;
-# the module's docstring (its first paragraph) is the command's description
-COMMANDS = {
-    "models": "models",
-    "inspect": "inspect",
-    "predict": "predict",
-    "activations": "activations",
-    "run": "run",
-    "cache": "cache",
-    "report": "report",
-    "finetune": "finetune",
-    "bench": "bench",
-    "extract": "extract",
-    "study": "study",
-}
+from transferlab.cli.parsers import DESCRIPTIONS, PARSERS
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -58,24 +40,22 @@ def describe(doc: str) -> str:
     return first[:1].upper() + first[1:]
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict]:
-    """The whole parser and the command modules it came from (light modules: nothing heavy is imported)."""
+def build_parser() -> argparse.ArgumentParser:
+    """The whole parser (nothing heavy is imported)."""
     parser = argparse.ArgumentParser(prog="transferlab", description=describe(transferlab.__doc__),
                                      epilog="`transferlab COMMAND --help` gives the options of a command.",
                                      formatter_class=HelpFormatter)
     parser.add_argument("--version", action=VersionAction, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    modules = {}
-    for name, module in COMMANDS.items():
-        modules[name] = importlib.import_module(f"transferlab.cli.{module}")
-        modules[name].add_parser(sub)
+    for name, add in PARSERS.items():
+        add(sub)
         sub.choices[name].formatter_class = HelpFormatter
-        sub.choices[name].description = describe(modules[name].__doc__)
-    return parser, modules
+        sub.choices[name].description = describe(DESCRIPTIONS[name])
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser, modules = build_parser()
+    parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     # argparse leaves image paths given after options unparsed (`predict M --top 3 a.jpg`): they are images too
     if extra and isinstance(getattr(args, "images", None), list) and not any(e.startswith("-") for e in extra):
@@ -83,11 +63,13 @@ def main(argv: list[str] | None = None) -> int:
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
-        return modules[args.command].run(args) or 0
+        # the command's module, with its heavy imports (torch, scikit-learn, …), only now
+        return importlib.import_module(f"transferlab.cli.{args.command}").run(args) or 0
     except KeyboardInterrupt:
         print("transferlab: interrupted (what was computed and cached is kept)", file=sys.stderr)
         return 130
-    except (KeyError, ValueError, OSError, RuntimeError) as e:  # bad input: one line, exit status 2 (TRANSFERLAB_DEBUG=1: traceback)
+    # bad input: one line, exit status 2 (TRANSFERLAB_DEBUG=1: the traceback)
+    except (KeyError, ValueError, OSError, RuntimeError) as e:
         if os.environ.get("TRANSFERLAB_DEBUG"):
             raise
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)

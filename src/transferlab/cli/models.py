@@ -3,20 +3,17 @@ from __future__ import annotations
 
 import json
 
+from tabulate import tabulate
+
+from transferlab.analysis.summary import build_meta
+from transferlab.data.transforms import Preprocess
+from transferlab.models.registry import MODELS
+
 RANDOM = "RANDOM WEIGHTS (seeded initialisation, not pretrained)"
-
-
-def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("models", help="list models, weights, licences and availability")
-    p.add_argument("--json", action="store_true", help="print the list as JSON")
 
 
 def catalogue() -> list[dict]:
     """One row per (model, weights), the always-present ``none`` (random initialisation) included."""
-    from transferlab.data.transforms import Preprocess
-    from transferlab.models.registry import MODELS
-    from transferlab.analysis.summary import build_meta
-
     rows = []
     for name, spec in MODELS.items():
         layers = build_meta(name).layer_names()
@@ -44,8 +41,6 @@ def _text_row(r: dict) -> tuple:
 
 
 def run(args) -> int:
-    from tabulate import tabulate
-
     rows = catalogue()
     if args.json:
         print(json.dumps(rows, indent=1))

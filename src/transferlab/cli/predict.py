@@ -4,26 +4,12 @@ from __future__ import annotations
 import json
 import sys
 
-
-def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("predict", help="top-K ImageNet classes of images",
-                              epilog="Unreadable images are reported one line each on stderr; the others are still "
-                                     "answered, and the exit status is then 1.")
-    p.add_argument("model", help="a model name: see `transferlab models`")
-    p.add_argument("images", nargs="*", metavar="IMAGE", help="image files, or sample:NAME (sample:chelsea, …)")
-    p.add_argument("--weights", default="auto", help="a weights tag, 'none' (random) or a file")
-    p.add_argument("--top", type=int, default=5, metavar="K", help="classes per image")
-    p.add_argument("--samples", action="store_true",
-                   help="also predict the sample photos (chelsea, coffee, astronaut, rocket, china, flower)")
-    p.add_argument("--figure", metavar="FILE.png", help="draw each image beside its top-K probabilities")
-    p.add_argument("--json", action="store_true", help="print the predictions as JSON")
+from transferlab.analysis.imagenet import predict_figure, predict_files
+from transferlab.data.samples import resolve, sample_paths
+from transferlab.models.registry import load_model
 
 
 def run(args) -> int:
-    from transferlab.analysis.imagenet import predict_figure, predict_files
-    from transferlab.models.registry import load_model
-    from transferlab.data.samples import resolve, sample_paths
-
     paths = [resolve(a) for a in args.images] + (sample_paths() if args.samples else [])
     if not paths:
         raise ValueError("no images: give IMAGE files or --samples")

@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from transferlab.files import cache_dir, sha256_file
 from transferlab.options import HOLDOUT_FRACTION
-from transferlab.models.sources import cache_dir
 
 KNOWN = {"15scene": {"classes": 15, "images": 4485, "train": 1500, "test": 2985}}
 
@@ -61,8 +65,6 @@ def resolve_data(data: str | Path) -> Path:
         for base in (os.environ.get("TRANSFERLAB_DATA"), cache_dir() / "data"):
             if base and (Path(base) / str(data)).is_dir():
                 return Path(base) / str(data)
-        from transferlab.data.download import fetch_dataset
-
         return fetch_dataset(str(data))
     path = Path(data)
     if not path.is_dir():
@@ -178,3 +180,33 @@ def make_splits(labels: np.ndarray, split: np.ndarray, protocol: str, train_per_
         train = np.sort(np.array(train))
         splits.append(Split(train, np.setdiff1d(idx, train), s))
     return splits
+
+
+# The 15 Scene categories (Lazebnik et al. 2006) as distributed on figshare (CC BY 4.0).
+SOURCES = {"15scene": "https://figshare.com/ndownloader/files/12406043"}
+
+
+def fetch_dataset(name: str) -> Path:
+    """Download and unpack ``name`` into ``<cache>/data/<name>``; checked by its image counts after unpacking
+    (the archive's sha256 is printed and recorded in ``SOURCE.txt``)."""
+    dest = cache_dir() / "data" / name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
+        archive = Path(tmp) / f"{name}.zip"
+        try:
+            torch.hub.download_url_to_file(SOURCES[name], str(archive), progress=True)
+        except Exception as e:
+            raise DatasetError(f"cannot download {name} from {SOURCES[name]} ({type(e).__name__}: {e}); "
+                               f"without network, put the dataset folder at {dest} or set TRANSFERLAB_DATA") from None
+        digest = sha256_file(archive)
+        with zipfile.ZipFile(archive) as z:
+            z.extractall(Path(tmp) / "unpacked")
+        tops = [p for p in (Path(tmp) / "unpacked").rglob("*") if p.is_dir()]
+        root = min(tops, key=lambda p: len(p.parts)) if tops else Path(tmp) / "unpacked"
+        found = load_dataset(root)
+        if len(found.paths) != KNOWN[name]["images"] or len(found.classes) != KNOWN[name]["classes"]:
+            raise DatasetError(f"{SOURCES[name]}: unpacked {len(found.paths)} images in {len(found.classes)} classes, "
+                               f"expected {KNOWN[name]['images']} in {KNOWN[name]['classes']}")
+        shutil.move(str(root), dest)
+        (dest / "SOURCE.txt").write_text(f"{SOURCES[name]}\nsha256 {digest}\n")
+    return dest

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from sklearn.datasets import load_sample_image
 
-from transferlab.models.sources import cache_dir
+from transferlab.files import cache_dir
 
 # name -> (package, loader argument): skimage.data.<name>() or sklearn's load_sample_image(<file>)
 SAMPLES = {"chelsea": ("skimage", "chelsea"), "coffee": ("skimage", "coffee"),
@@ -18,7 +19,6 @@ def sample_array(name: str) -> np.ndarray:
     """The RGB uint8 array of sample ``name``."""
     package, arg = SAMPLES[name]
     if package == "sklearn":
-        from sklearn.datasets import load_sample_image
         return load_sample_image(arg)
     try:
         from skimage import data

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
+
 from transferlab.features.extractor import Extractor
-from transferlab.options import ENGINES
 from transferlab.models.registry import load_model
 
 
@@ -25,8 +26,6 @@ def build_extractor(model: str, weights: str, outputs: Sequence[tuple[str, str]]
 
 def output_dims(ex: Extractor) -> dict[tuple[str, str], int]:
     """Feature length of each output (one forward pass of a blank image of the crop size)."""
-    import torch
-
     if ex.preprocess.mode == "native" and any(pool == "flatten" for _, pool in ex.outputs):
         raise ValueError("--pool flatten with --resize native gives a different length per image; the feature "
                          "store needs one length per column (use crop/resize, or a fixed-size pooling)")

@@ -29,10 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
+from transferlab.engines import build_extractor, output_dims
 from transferlab.features.extractor import _collate, _Decode, file_hash
 from transferlab.features.store import FeatureStore, build_metadata, dataset_rows, make_table, store_schema
-from transferlab.engines import build_extractor, output_dims
-
 
 RAY_LOG_ENV = "TRANSFERLAB_RAY_LOG"
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from transferlab.models.sources import cache_dir
+from transferlab.files import cache_dir
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS specs (key TEXT PRIMARY KEY, spec TEXT NOT NULL, dim INTEGER NOT NULL, created REAL);

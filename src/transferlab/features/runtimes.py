@@ -29,8 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from transferlab.files import cache_dir
 from transferlab.options import RUNTIMES
-from transferlab.models.sources import cache_dir
 
 # runtime -> stated bound on deviation() from eager fp32 features of the same images. Measured on 15 Scene:
 # onnx ~1e-6; bf16 ~0.01-0.03 on VGG16 conv layers, ~0.13 on EfficientNet-Lite0 (depthwise convs, 16 blocks)

@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from transferlab.classify.estimators import l2_normalize
-from transferlab.models.registry import default_feature_layer, load_model
+from transferlab.classify.blocks import join_blocks
 from transferlab.features.cache import FeatureCache
 from transferlab.features.extractor import Extractor
+from transferlab.models.registry import default_feature_layer, load_model
 
 
 class FeatureExtractor(TransformerMixin, BaseEstimator):
@@ -39,4 +39,4 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
             path, reason = ext.bad[0]
             raise ValueError(f"{path}: {reason}")
         blocks = [ext.features[o] for o in self.outputs_]
-        return np.concatenate([l2_normalize(b) if self.l2 else b for b in blocks], axis=1)
+        return join_blocks(blocks, self.l2)

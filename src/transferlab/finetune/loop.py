@@ -18,15 +18,24 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from transferlab.models.base import Backbone
-from transferlab.models.heads import attach_head, head_plan
-from transferlab.classify.estimators import scores
-from transferlab.plots.confusion import confusion_figure
-from transferlab.workflows.experiment import library_versions, run_experiment
-from transferlab.models.registry import LoadedModel, load_model
-from transferlab.finetune.checkpoint import CHECKPOINT, MODEL, STATE_KEYS, fresh_state, resume, save_checkpoint, save_model, write_record
+from transferlab.classify.scores import scores
+from transferlab.finetune.checkpoint import (
+    CHECKPOINT,
+    MODEL,
+    STATE_KEYS,
+    fresh_state,
+    resume,
+    save_checkpoint,
+    save_model,
+    write_record,
+)
 from transferlab.finetune.config import FinetuneConfig
 from transferlab.finetune.data import TrainingData, load_data
+from transferlab.models.base import Backbone
+from transferlab.models.heads import attach_head, head_plan
+from transferlab.models.registry import LoadedModel, load_model
+from transferlab.plots.confusion import confusion_figure
+from transferlab.workflows.experiment import library_versions, run_experiment
 
 
 @dataclass

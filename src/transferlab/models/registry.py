@@ -9,13 +9,15 @@ from typing import Callable
 import torch
 from torch import nn
 
+from transferlab.data.transforms import Preprocess
+from transferlab.files import sha256_file
 from transferlab.models.alexnet import AlexNet
 from transferlab.models.base import Backbone
-from transferlab.models.efficientnet_lite import VARIANTS as EFFNET_VARIANTS, EfficientNetLite
+from transferlab.models.efficientnet_lite import VARIANTS as EFFNET_VARIANTS
+from transferlab.models.efficientnet_lite import EfficientNetLite
 from transferlab.models.heads import pooled_head_net
+from transferlab.models.sources import WeightsError, load_torch_file
 from transferlab.models.vgg import VGG
-from transferlab.data.transforms import Preprocess
-from transferlab.models.sources import WeightsError, load_torch_file, sha256_file
 from transferlab.models.weights import LPIPS, Weights, load_state_dict_for, torchvision_weights
 
 

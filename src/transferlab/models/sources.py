@@ -4,7 +4,6 @@ Every file is hash-checked before use; pickles from the internet go through a re
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import pickle
@@ -17,29 +16,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from platformdirs import user_cache_dir
+
+from transferlab.files import cache_dir, sha256_file
 
 
 class WeightsError(RuntimeError):
     """Weights that cannot be obtained or do not match what they claim to be."""
 
 
-def cache_dir() -> Path:
-    """transferlab's cache root: ``$TRANSFERLAB_CACHE`` or the platform's user cache (``~/.cache/transferlab``)."""
-    return Path(os.environ.get("TRANSFERLAB_CACHE") or user_cache_dir("transferlab"))
-
-
 def hub_checkpoint_dir() -> Path:
     """Where torch.hub (and torchvision) keep downloaded checkpoints: ``$TORCH_HOME/hub/checkpoints``."""
     return Path(torch.hub.get_dir()) / "checkpoints"
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def check_hash(path: Path, expected: str) -> str:

@@ -9,21 +9,6 @@ from matplotlib.figure import Figure
 from transferlab.plots.base import new_figure, save
 
 
-def most_confused(cm: np.ndarray, classes: list[str], k: int = 5) -> list[dict]:
-    """The k largest off-diagonal cells: true class, predicted class, count and share of the true class."""
-    cm = np.asarray(cm)
-    off = cm.astype(float).copy()
-    np.fill_diagonal(off, -1)
-    order = np.argsort(off, axis=None)[::-1][:k]
-    pairs = []
-    for flat in order:
-        t, p = np.unravel_index(flat, cm.shape)
-        if cm[t, p] > 0:
-            pairs.append({"true": classes[t], "predicted": classes[p], "count": int(cm[t, p]),
-                          "share": round(float(cm[t, p] / max(cm[t].sum(), 1)), 4)})
-    return pairs
-
-
 def confusion_figure(cm: np.ndarray, classes: list[str], title: str, path: Path) -> Path:
     """:func:`draw_confusion` saved to ``path``."""
     return save(draw_confusion(cm, classes, title), path)

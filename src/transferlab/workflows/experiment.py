@@ -8,15 +8,25 @@ from pathlib import Path
 
 import numpy as np
 
-from transferlab.classify.estimators import evaluate, fit_classifier, l2_normalize
-from transferlab.plots.confusion import confusion_figure
+from transferlab.classify.blocks import join_blocks
+from transferlab.classify.estimators import evaluate, fit_classifier
 from transferlab.data.datasets import load_dataset, make_splits, parse_protocol, resolve_protocol
 from transferlab.features.cache import FeatureCache
 from transferlab.features.extractor import Extractor
 from transferlab.features.store import FeatureStore, load_features
-from transferlab.provenance import (RUN_FILE, BadFile, Extraction, Misclassified, Provenance, RunRecord, Scores, SplitResult,
-                         library_versions)
 from transferlab.models.registry import default_feature_layer, load_model
+from transferlab.plots.confusion import confusion_figure
+from transferlab.provenance import (
+    RUN_FILE,
+    BadFile,
+    Extraction,
+    Misclassified,
+    Provenance,
+    RunRecord,
+    Scores,
+    SplitResult,
+    library_versions,
+)
 
 
 @dataclass
@@ -95,7 +105,7 @@ def extract_dataset(cfg: RunConfig, outputs: list[tuple[str, str]], loaded: tupl
 def assemble(ext, outputs, ok_rows: np.ndarray | slice, l2: bool) -> np.ndarray:
     """Concatenate the outputs' features (each L2-normalised first when asked) for the given rows."""
     blocks = [ext.features[o][ok_rows] for o in outputs]
-    return np.concatenate([l2_normalize(b) if l2 else b for b in blocks], axis=1)
+    return join_blocks(blocks, l2)
 
 
 def fit_and_evaluate(x_all: np.ndarray, y_all: np.ndarray, splits, classes: list[str], paths: list[str],

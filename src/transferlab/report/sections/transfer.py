@@ -6,11 +6,23 @@ from pathlib import Path
 
 import numpy as np
 
-from transferlab.plots.confusion import draw_confusion, most_confused
+from transferlab.classify.scores import most_confused
 from transferlab.plots import data_uri, thumbnail_jpeg
 from transferlab.plots.bars import bar_figure, per_class_figure
+from transferlab.plots.confusion import draw_confusion
 from transferlab.report.inputs import Source
-from transferlab.report.sections.common import FULL_15SCENE, PART2, QUESTIONS, Context, Section, Todo, acc_column, columns, num, pretrain_pair
+from transferlab.report.sections.common import (
+    FULL_15SCENE,
+    PART2,
+    QUESTIONS,
+    Context,
+    Section,
+    Todo,
+    acc_column,
+    columns,
+    num,
+    pretrain_pair,
+)
 from transferlab.report.sections.studies import study_view
 
 # configuration keys that do not change what a run measures (compared when pairing pretrained and random runs)

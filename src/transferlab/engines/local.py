@@ -1,0 +1,33 @@
+"""The local engine: this process's cached :class:`~transferlab.features.extractor.Extractor`, written to the same
+Parquet feature store as the Ray engine."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from transferlab.data.datasets import ImageDataset
+from transferlab.engines import output_dims
+from transferlab.features.cache import FeatureCache
+from transferlab.features.extractor import Extractor
+from transferlab.features.store import build_metadata, write_extraction
+from transferlab.models.registry import LoadedModel
+
+
+def extract_local(dataset: ImageDataset, out: str | Path, model: LoadedModel, outputs: Sequence[tuple[str, str]], *,
+                  gray: str = "replicate", resize: str = "crop", runtime: str = "eager", batch_size: int = 16,
+                  workers: int | None = None, device: str = "cpu", cache: str | None = None,
+                  progress: bool | None = None, strict: bool = False, rows_per_file: int | None = None) -> dict:
+    """Features of ``dataset`` for ``outputs`` (through the feature cache) into the store ``out``; a summary."""
+    ex = Extractor(model, list(outputs), gray=gray, resize=resize, runtime=runtime, batch_size=batch_size,
+                   workers=workers, device=device, cache=FeatureCache(cache) if cache else None, progress=progress)
+    result = ex.extract(dataset.paths)
+    if result.bad and strict:
+        path, reason = result.bad[0]
+        raise ValueError(f"{path}: {reason} (--strict; {len(result.bad)} bad files in all)")
+    dims = ({o: int(a.shape[1]) for o, a in result.features.items()} if result.ok else output_dims(ex))
+    meta = build_metadata(model, ex, dataset, dims, "local")
+    files = write_extraction(out, dataset, result, meta, dims, rows_per_file=rows_per_file or 50_000)
+    return {"engine": "local", "out": str(out), "images": len(dataset.paths), "files": len(files),
+            "bad_files": [{"path": p, "reason": r} for p, r in result.bad], "computed_images": result.computed,
+            "cached_images": result.cached, "seconds": round(result.seconds, 2),
+            "images_per_s": round(result.images_per_s, 2), "label": model.label()}
