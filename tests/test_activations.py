@@ -5,10 +5,10 @@ import json
 
 import pytest
 import torch
-
-from transferlab.analysis.layer_maps import default_layer, layer_maps, mosaic
-from transferlab.cli.main import main
+from transferlab.analysis.layer_maps import default_layer, layer_maps
 from transferlab.analysis.summary import build_meta
+from transferlab.cli.main import main
+from transferlab.plots.activations import mosaic
 
 N = 64  # side of the synthetic images
 

@@ -10,12 +10,19 @@ import torch
 from PIL import Image
 from torch import nn
 
+from transferlab.analysis.filters import (
+    PATTERN_PANELS,
+    KernelGroup,
+    Pick,
+    classify_filters,
+    pattern_picks,
+    pattern_responses,
+    synthetic_pattern,
+)
 from transferlab.analysis.layer_maps import channel_stats, default_layer, layer_maps
-from transferlab.data.transforms import to_tensor
 from transferlab.data.images import load_image
+from transferlab.data.transforms import to_tensor
 from transferlab.models.registry import LoadedModel
-from transferlab.analysis.filters import PATTERN_PANELS, KernelGroup, Pick, classify_filters, pattern_picks, pattern_responses, \
-    synthetic_pattern
 
 
 @dataclass

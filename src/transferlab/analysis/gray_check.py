@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch
 
-from transferlab.models.gray import apply_gray
 from transferlab.data.images import load_image
+from transferlab.models.gray import apply_gray
 from transferlab.models.registry import LoadedModel
 
 

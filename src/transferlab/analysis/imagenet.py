@@ -2,13 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
-from matplotlib.figure import Figure
 from PIL import Image
 
-from transferlab.plots.base import new_figure, save, show_image
 from transferlab.data.images import ImageError, load_image
 from transferlab.models.registry import MODELS, LoadedModel, imagenet_categories
 from transferlab.models.sources import WeightsError
@@ -73,27 +70,3 @@ def predict_files(model: LoadedModel, paths, k: int = 5, batch: int = 16) -> tup
             for (path, img), top in zip(chunk, top_k_batch(model, pixels, k)):
                 results.append(Prediction(path, model.preprocess.geometry(img.convert("RGB")), top))
     return results, errors
-
-
-def predict_figure(results: list[Prediction], label: str, path: str | Path) -> Path:
-    """:func:`draw_predictions` saved to ``path``."""
-    return save(draw_predictions(results, label), path)
-
-
-def draw_predictions(results: list[Prediction], label: str) -> Figure:
-    """One row per image: the crop the network saw, then horizontal bars of its top-K probabilities."""
-    k = max(len(r.top) for r in results)
-    fig = new_figure(9.0, 0.6 + max(2.2, 0.38 * k) * len(results))
-    axes = fig.subplots(len(results), 2, width_ratios=[1, 2.2], squeeze=False)
-    for (ax_img, ax_bar), r in zip(axes, results):
-        show_image(ax_img, r.crop, Path(r.image).name)
-        probs = [p for _, _, p in r.top][::-1]
-        ax_bar.barh(range(len(probs)), probs, color="tab:blue")
-        ax_bar.set_yticks(range(len(probs)), [c for _, c, _ in r.top][::-1], fontsize=9)
-        for y, p in enumerate(probs):
-            ax_bar.text(min(p, 0.82) + 0.01, y, f"{p:.1%}", va="center", fontsize=8)
-        ax_bar.set_xlim(0, 1)
-        ax_bar.grid(axis="x", alpha=0.3)
-    axes[-1][1].set_xlabel("probability (softmax of the last layer)")
-    fig.suptitle(f"top-{k} predictions: {label}", fontsize=10)
-    return fig

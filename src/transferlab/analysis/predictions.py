@@ -4,10 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from transferlab.data.datasets import load_dataset
 from transferlab.analysis.imagenet import Prediction, predict_files
-from transferlab.models.registry import get_spec, load_model
+from transferlab.data.datasets import load_dataset
 from transferlab.data.samples import sample_paths
+from transferlab.models.registry import get_spec, load_model
 
 # What each sample photo shows (so that a reader can judge the predictions without opening the files).
 SAMPLE_CONTENT = {

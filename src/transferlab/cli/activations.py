@@ -7,10 +7,11 @@ import sys
 import numpy as np
 from tabulate import tabulate
 
-from transferlab.analysis.layer_maps import activations_figure, channel_stats, default_layer, layer_maps
+from transferlab.analysis.layer_maps import channel_stats, default_layer, layer_maps
 from transferlab.data.images import load_image
 from transferlab.data.samples import resolve
 from transferlab.models.registry import load_model
+from transferlab.plots.activations import activations_figure
 
 
 def run(args) -> int:

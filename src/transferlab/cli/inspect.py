@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 import sys
 
-from transferlab.analysis.summary import format_summary, params_figure, summarize
+from transferlab.analysis.summary import format_summary, summarize
+from transferlab.plots.architecture import params_figure
 
 
 def run(args) -> int:

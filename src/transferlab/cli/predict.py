@@ -4,9 +4,10 @@ from __future__ import annotations
 import json
 import sys
 
-from transferlab.analysis.imagenet import predict_figure, predict_files
+from transferlab.analysis.imagenet import predict_files
 from transferlab.data.samples import resolve, sample_paths
 from transferlab.models.registry import load_model
+from transferlab.plots.predictions import predict_figure
 
 
 def run(args) -> int:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from transferlab.analysis.layer_maps import draw_activations
 from transferlab.plots import data_uri
+from transferlab.plots.activations import draw_activations
+from transferlab.plots.architecture import draw_params
 from transferlab.plots.filters import filters_figure, pattern_figure
-from transferlab.analysis.imagenet import draw_predictions
-from transferlab.analysis.summary import draw_params
+from transferlab.plots.predictions import draw_predictions
 from transferlab.report.sections.common import PART1, QUESTIONS, Context, Section, Todo
 
 
