@@ -21,7 +21,7 @@ from transferlab.data.datasets import load_dataset
 from transferlab.features.extractor import Extractor
 from transferlab.features.runtimes import deviation
 from transferlab.data.images import load_image
-from transferlab.models.registry import load_model
+from transferlab.models.builder import load_model
 
 REPO = Path(__file__).resolve().parents[1]
 CASES = {"vgg16": ("imagenet-conv", [("pool2", "avg"), ("pool2", "max"), ("pool3", "avg"), ("pool3", "max"),

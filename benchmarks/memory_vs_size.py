@@ -23,7 +23,7 @@ import sys
 from transferlab.data.datasets import load_dataset
 from transferlab.features.cache import FeatureCache
 from transferlab.features.extractor import Extractor
-from transferlab.models.registry import load_model
+from transferlab.models.builder import load_model
 data, model, weights, layer, limit, cache = sys.argv[1:7]
 ds = load_dataset(data, int(limit) or None)
 ext = Extractor(load_model(model, weights), [(layer, "avg")], cache=FeatureCache(cache), workers=0,

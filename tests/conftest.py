@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from transferlab.models.registry import LoadedModel, load_model
+from transferlab.models.builder import LoadedModel, load_model
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -12,7 +12,7 @@ from PIL import Image
 
 from transferlab.cli.main import build_parser, main
 from transferlab.features.extractor import FeatureNet, file_hash
-from transferlab.models.registry import default_feature_layer, load_model
+from transferlab.models.builder import default_feature_layer, load_model
 from transferlab.workflows.bench import ISA_FLAGS, _sample_photos, format_report, gflop_per_image, onednn_bf16
 
 

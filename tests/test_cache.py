@@ -12,7 +12,7 @@ import pytest
 from transferlab.cli.main import main
 from transferlab.features.cache import FeatureCache
 from transferlab.features.extractor import Extractor
-from transferlab.models.registry import load_model
+from transferlab.models.builder import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENE = Path(os.environ.get("TRANSFERLAB_SHARED") or ROOT.parent / "shared") / "data" / "15scene"

@@ -12,7 +12,8 @@ from transferlab.cli.main import main
 from transferlab.data.datasets import DatasetError, load_dataset, make_splits, parse_protocol, resolve_protocol
 from transferlab.features.transformer import FeatureExtractor
 from transferlab.analysis.imagenet import check_classifier
-from transferlab.models.registry import MODELS, LoadedModel, default_feature_layer, get_spec
+from transferlab.models.builder import LoadedModel, default_feature_layer
+from transferlab.models.registry import MODELS, get_spec
 from transferlab.models.sources import WeightsError
 
 CLASSES = ("Coast", "Forest", "Highway", "kitchen", "Office")

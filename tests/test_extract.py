@@ -15,7 +15,7 @@ from transferlab.data.datasets import load_dataset
 from transferlab.features.cache import FeatureCache
 from transferlab.features.extractor import Extractor
 from transferlab.features.pooling import Pool
-from transferlab.models.registry import load_model
+from transferlab.models.builder import load_model
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ import sys
 from transferlab.data.datasets import load_dataset
 from transferlab.features.cache import FeatureCache
 from transferlab.features.extractor import Extractor
-from transferlab.models.registry import load_model
+from transferlab.models.builder import load_model
 ds = load_dataset(sys.argv[1], limit_per_class=4)
 Extractor(load_model("vgg16", "imagenet-conv"), [("pool3", "avg")], cache=FeatureCache(sys.argv[2]),
           batch_size=4, workers=1, progress=False).extract(ds.paths)

@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from transferlab.models.alexnet import AlexNet
@@ -25,7 +24,7 @@ from transferlab.workflows.experiment import RunConfig
 from transferlab.finetune import CHECKPOINT, MODEL, RECORD, EpochLoop, FinetuneConfig, finetune, make_trainer
 from transferlab.finetune.probe import FeatureHead
 from transferlab.data.transforms import Preprocess, to_tensor
-from transferlab.models.registry import load_model
+from transferlab.models.builder import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("TRANSFERLAB_SHARED", ROOT / ".." / "shared"))

@@ -24,7 +24,7 @@ from transferlab.features.cache import FeatureCache  # noqa: E402
 from transferlab.features.extractor import Extractor  # noqa: E402
 from transferlab.features.runtimes import deviation  # noqa: E402
 from transferlab.features.store import FeatureStore, load_features  # noqa: E402
-from transferlab.models.registry import load_model  # noqa: E402
+from transferlab.models.builder import load_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("TRANSFERLAB_SHARED") or ROOT.parent / "shared")

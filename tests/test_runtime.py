@@ -11,7 +11,7 @@ from transferlab.models.gray import apply_gray
 from transferlab.features import runtime as runtime_module
 from transferlab.features.runtimes import RUNTIMES, TOLERANCE, deviation, export_onnx, make_runner
 from transferlab.data.images import load_image
-from transferlab.models.registry import load_model
+from transferlab.models.builder import load_model
 
 OUTPUTS = [("pool5", "avg"), ("conv3_3", "max")]
 

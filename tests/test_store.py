@@ -132,7 +132,7 @@ def test_local_engine_writes_the_store_run_reads(tmp_path, capsys):
     from transferlab.workflows.experiment import assemble
     from transferlab.features.cache import FeatureCache
     from transferlab.features.extractor import Extractor
-    from transferlab.models.registry import load_model
+    from transferlab.models.builder import load_model
     from transferlab.classify.streaming import train_sgd
 
     out, cache = tmp_path / "features", tmp_path / "cache"

@@ -11,7 +11,7 @@ from transferlab.analysis.architecture import ArchitectureRecord, architecture
 from transferlab.analysis.gray_check import GrayCheckRecord, gray_check
 from transferlab.analysis.predictions import PredictionsRecord, predictions, scene_images
 from transferlab.data.samples import sample_path
-from transferlab.models.registry import load_model
+from transferlab.models.builder import load_model
 
 NOT_COMPUTED = "not computed (--no-compute)"
 

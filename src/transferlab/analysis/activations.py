@@ -22,7 +22,7 @@ from transferlab.analysis.filters import (
 from transferlab.analysis.layer_maps import channel_stats, default_layer, layer_maps
 from transferlab.data.images import load_image
 from transferlab.data.transforms import to_tensor
-from transferlab.models.registry import LoadedModel
+from transferlab.models.builder import LoadedModel
 
 
 @dataclass

@@ -10,7 +10,7 @@ import torch
 
 from transferlab.data.images import load_image
 from transferlab.models.gray import apply_gray
-from transferlab.models.registry import LoadedModel
+from transferlab.models.builder import LoadedModel
 
 
 @dataclass

@@ -7,7 +7,8 @@ import torch
 from PIL import Image
 
 from transferlab.data.images import ImageError, load_image
-from transferlab.models.registry import MODELS, LoadedModel, imagenet_categories
+from transferlab.models.builder import LoadedModel, imagenet_categories
+from transferlab.models.registry import MODELS
 from transferlab.models.sources import WeightsError
 
 

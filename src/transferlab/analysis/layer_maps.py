@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from transferlab.models.base import Backbone
-from transferlab.models.registry import LoadedModel
+from transferlab.models.builder import LoadedModel
 
 
 def default_layer(net: Backbone) -> str:

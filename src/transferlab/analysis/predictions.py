@@ -7,9 +7,10 @@ from pathlib import Path
 from transferlab.analysis.imagenet import Prediction, predict_files
 from transferlab.data.datasets import load_dataset
 from transferlab.data.samples import sample_paths
-from transferlab.models.registry import get_spec, load_model
+from transferlab.models.builder import load_model
 
 # What each sample photo shows (so that a reader can judge the predictions without opening the files).
+from transferlab.models.registry import get_spec
 SAMPLE_CONTENT = {
     "chelsea": "a tabby cat (scikit-image 'chelsea')",
     "coffee": "a cup of coffee on a saucer (scikit-image 'coffee')",

@@ -10,7 +10,7 @@ from tabulate import tabulate
 from transferlab.analysis.layer_maps import channel_stats, default_layer, layer_maps
 from transferlab.data.images import load_image
 from transferlab.data.samples import resolve
-from transferlab.models.registry import load_model
+from transferlab.models.builder import load_model
 from transferlab.plots.activations import activations_figure
 
 

@@ -8,7 +8,7 @@ from transferlab.data.datasets import load_dataset
 from transferlab.engines.local import extract_local
 from transferlab.engines.ray import extract_ray
 from transferlab.features.store import prepare_out
-from transferlab.models.registry import default_feature_layer, load_model
+from transferlab.models.builder import default_feature_layer, load_model
 
 
 def _ray(args, dataset, outputs, out) -> dict:

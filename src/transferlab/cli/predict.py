@@ -6,7 +6,7 @@ import sys
 
 from transferlab.analysis.imagenet import predict_files
 from transferlab.data.samples import resolve, sample_paths
-from transferlab.models.registry import load_model
+from transferlab.models.builder import load_model
 from transferlab.plots.predictions import predict_figure
 
 

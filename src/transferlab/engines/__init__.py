@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import torch
 
 from transferlab.features.extractor import Extractor
-from transferlab.models.registry import load_model
+from transferlab.models.builder import load_model
 
 
 def build_extractor(model: str, weights: str, outputs: Sequence[tuple[str, str]], *, gray: str = "replicate",

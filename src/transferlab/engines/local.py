@@ -10,7 +10,7 @@ from transferlab.engines import output_dims
 from transferlab.features.cache import FeatureCache
 from transferlab.features.extractor import Extractor
 from transferlab.features.store import build_metadata, write_extraction
-from transferlab.models.registry import LoadedModel
+from transferlab.models.builder import LoadedModel
 
 
 def extract_local(dataset: ImageDataset, out: str | Path, model: LoadedModel, outputs: Sequence[tuple[str, str]], *,

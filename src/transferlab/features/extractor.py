@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from transferlab.data.images import ImageError, load_image
 from transferlab.data.transforms import Preprocess
-from transferlab.models.registry import LoadedModel
+from transferlab.models.builder import LoadedModel
 from transferlab.features.cache import FeatureCache
 from transferlab.models.gray import apply_gray
 from transferlab.features.pooling import Pool

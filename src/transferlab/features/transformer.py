@@ -7,7 +7,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from transferlab.classify.blocks import join_blocks
 from transferlab.features.cache import FeatureCache
 from transferlab.features.extractor import Extractor
-from transferlab.models.registry import default_feature_layer, load_model
+from transferlab.models.builder import default_feature_layer, load_model
 
 
 class FeatureExtractor(TransformerMixin, BaseEstimator):

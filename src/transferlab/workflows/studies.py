@@ -21,7 +21,8 @@ from transferlab.plots.base import new_figure, save
 from transferlab.data.images import load_image
 from transferlab.options import STUDIES as STUDY_NAMES
 from transferlab.provenance import STUDY_FILE, Provenance, Scores, StudyRecord, library_versions
-from transferlab.models.registry import MODELS, load_model
+from transferlab.models.builder import load_model
+from transferlab.models.registry import MODELS
 
 Study = tuple[StudyRecord, Figure]  # what each study returns: its record and its figure
 
