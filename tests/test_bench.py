@@ -11,9 +11,10 @@ import pytest
 import torch
 from PIL import Image
 
-from transferlab.workflows.bench import ISA_FLAGS, _sample_photos, format_report, gflop_per_image, onednn_bf16
+from transferlab.workflows.bench import _sample_photos, format_report
+from transferlab.workflows.ceiling import ISA_FLAGS, gflop_per_image, onednn_bf16
 from transferlab.cli.main import main
-from transferlab.commands import bench as bench_cmd
+from transferlab.cli import bench as bench_cmd
 from transferlab.features.extractor import FeatureNet, file_hash
 from transferlab.models.registry import default_feature_layer, load_model
 
