@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from transferlab.features.extractor import file_hash
 from transferlab.provenance import library_versions as core_versions
 
 FORMAT = "transferlab-features/1"
@@ -139,8 +140,6 @@ def write_extraction(out: str | Path, dataset, extraction, meta: dict, dims: dic
 
     Good images carry their features, bad ones their reason; every listed image is one row. ``hashes``
     (index → content hash) saves re-reading files whose hash is known."""
-    from transferlab.features.extractor import file_hash
-
     _pa()
     import pyarrow.parquet as pq
 

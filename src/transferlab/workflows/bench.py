@@ -1,10 +1,11 @@
 """How fast feature extraction runs here, against this machine's own ceiling and the practical's usual code.
 
-Every configuration runs in a child process of its own (``python -m transferlab.workflows.bench --child SPEC``), so its
-peak memory is its own (``wait4``'s ``ru_maxrss``: the largest process of the child's tree) and no state leaks
-between configurations. Rounds are interleaved — round 1 runs every configuration once, then round 2, … — so a
-machine whose load changes (shared machines do) slows every configuration alike; medians and min–max are taken
-over rounds. Ratios (speed-up, share of the ceiling) are between numbers of the same run.
+Every configuration runs in a child process of its own (``python -m transferlab.workflows.bench_child --child
+SPEC``, :mod:`~transferlab.workflows.bench_child`), so its peak memory is its own (``wait4``'s ``ru_maxrss``: the
+largest process of the child's tree) and no state leaks between configurations. Rounds are interleaved — round 1
+runs every configuration once, then round 2, … — so a machine whose load changes (shared machines do) slows every
+configuration alike; medians and min–max are taken over rounds. Ratios (speed-up, share of the ceiling) are
+between numbers of the same run.
 
 Configurations:
 
@@ -13,7 +14,7 @@ Configurations:
   distinct convolution/linear layer of the benchmarked network alone, at the bench batch size, through every
   way the rows run it (the baseline's NCHW ``no_grad``, each runtime). A network's GFLOP/s is a time-weighted
   mean of its layers' rates plus overhead, so it cannot beat the fastest of them: the ceiling is the best
-  kernel's best round.
+  kernel's best round (:mod:`~transferlab.workflows.ceiling`).
 * ``baseline``: the practical's notebook code: PIL and per-image transforms (normalisation included) in a
   Dataset, a DataLoader with batch 8 in one process, the eager fp32 NCHW network under ``no_grad``.
 * ``network``: the default runtime on already-decoded images (no decoding at all): the network's own speed.
@@ -26,58 +27,32 @@ accuracy is not measured.
 """
 from __future__ import annotations
 
-import copy
-import itertools
-import json
 import os
-import platform
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
+from PIL import Image
+from tabulate import tabulate
 
-from transferlab.features.runtimes import RUNTIMES, TOLERANCE, deviation, make_runner
+from transferlab.data.datasets import load_dataset
+from transferlab.data.samples import SAMPLES, sample_array
+from transferlab.features.extractor import FeatureNet, default_workers
+from transferlab.features.runtimes import RUNTIMES, TOLERANCE, deviation
 from transferlab.models.builder import default_feature_layer
+from transferlab.workflows.bench_child import BenchConfig, load_weights, run_child, weights_tag
+from transferlab.workflows.ceiling import ISA_FLAGS, cpu_info, gflop_per_image, onednn_bf16
+from transferlab.workflows.experiment import RunConfig, run_experiment
+
+__all__ = ["BenchConfig", "accuracy_comparison", "bench_paths", "default_runtimes", "format_report", "run_bench",
+           "skipped_runtimes"]
 
 FULL_15SCENE = 4485  # images in 15 Scene (train + test), for the projected full extraction time
-# /proc/cpuinfo flags that decide fp32/bf16/int8 matmul and convolution speed, reported beside the ceiling
-ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni", "avx512_bf16",
-             "avx512_fp16", "avx_vnni", "avx_ne_convert", "amx_tile", "amx_bf16", "amx_int8", "amx_fp16")
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-TIMED_CALLS = 2  # per kernel and round, after one warm-up call; the ceiling keeps the fastest
-
-
-@dataclass
-class BenchConfig:
-    data: str | None = None  # None: the sample photos (no accuracy)
-    model: str = "vgg16"
-    weights: str = "auto"
-    layer: str | None = None  # None: the model's default feature layer
-    pool: str = "avg"
-    images: int = 96
-    repeats: int = 3
-    batch_size: int = 16
-    workers: int | None = None
-    device: str = "cpu"
-    runtimes: list[str] = field(default_factory=list)  # empty: default_runtimes(device)
-    matmul_size: int = 4096
-    accuracy_per_class: int = 8  # 0: skip the accuracy comparison (skipped anyway without a labelled dataset)
-    cache: str | None = None  # feature cache of the accuracy comparison (default: the user cache)
-    baseline_batch: int = 8
-
-
-def onednn_bf16() -> bool:
-    """Whether oneDNN has bf16 kernels on this CPU (AVX-512 BW/VL/DQ or AVX-NE-CONVERT); without them PyTorch's
-    bf16 falls back to kernels measured 16× (convolution) to 450× (matmul) slower than fp32 on an AVX2 EPYC."""
-    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
 def skipped_runtimes(device: str) -> dict[str, str]:
@@ -93,31 +68,9 @@ def default_runtimes(device: str) -> list[str]:
     return [r for r in RUNTIMES if r not in skipped_runtimes(device) and (r != "fp16" or device.startswith("cuda"))]
 
 
-def cpu_info() -> dict:
-    """The CPU's model and the instruction-set extensions that set its matmul speed (Linux ``/proc/cpuinfo``),
-    and the kernels PyTorch picked for it."""
-    fields = {}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            fields.setdefault(key.strip(), value.strip())
-    except OSError:
-        pass
-    model = fields.get("model name") or platform.processor() or platform.machine()
-    if "cpu family" in fields:
-        model += f" ({fields.get('vendor_id', '')} family {fields['cpu family']} model {fields.get('model', '?')})"
-    flags = set(fields.get("flags", "").split())
-    return {"model": model, "isa": [f for f in ISA_FLAGS if f in flags],
-            "torch_capability": torch.backends.cpu.get_cpu_capability(), "onednn_bf16": onednn_bf16()}
-
-
 def _sample_photos(n: int, folder: Path) -> list[Path]:
     """``n`` distinct JPEG files cut from the sample photos of scikit-image and scikit-learn (80% crops at distinct
     offsets): real photos offline, and no two files alike for the extractor's cache to merge."""
-    from PIL import Image
-
-    from transferlab.data.samples import SAMPLES, sample_array
-
     arrays = [sample_array(name) for name in SAMPLES]
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -138,264 +91,11 @@ def bench_paths(data: str | None, n: int, folder: Path) -> list[Path]:
     sample photos written to ``folder``."""
     if data is None:
         return _sample_photos(n, folder)
-    from transferlab.data.datasets import load_dataset
-
     paths = list(load_dataset(data).paths)
     if n >= len(paths):
         return paths
     step = len(paths) / n
     return [paths[int(i * step)] for i in range(n)]
-
-
-def weights_tag(cfg: BenchConfig) -> str:
-    if cfg.weights == "auto" and cfg.model == "vgg16":
-        return "imagenet-conv"  # the offline file that reaches pool5 (conv layers are all the bench runs)
-    return cfg.weights
-
-
-def load_weights(cfg: BenchConfig):
-    from transferlab.models.builder import load_model
-
-    return load_model(cfg.model, weights_tag(cfg))
-
-
-def _layer_calls(net: nn.Module, shape: tuple[int, ...]) -> list[tuple[nn.Module, tuple[int, ...], float]]:
-    """Each convolution and linear layer call of ``net`` on one input of ``shape``: (module, input shape, GFLOP
-    as 2 × multiply-accumulates)."""
-    calls = []
-
-    def hook(m, inp, out):
-        conv = isinstance(m, nn.Conv2d)
-        k = m.in_channels // m.groups * m.kernel_size[0] * m.kernel_size[1] if conv else m.in_features
-        calls.append((m, tuple(inp[0].shape), 2 * out.numel() * k / 1e9))
-
-    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    try:
-        with torch.inference_mode():
-            net(torch.zeros(1, *shape))
-    finally:
-        for h in handles:
-            h.remove()
-    return calls
-
-
-def gflop_per_image(net: nn.Module, shape: tuple[int, ...]) -> float:
-    """GFLOP (2 × multiply-accumulates) of convolutions and linear layers for one input of ``shape``."""
-    return sum(g for _, _, g in _layer_calls(net, shape))
-
-
-# ------------------------------------------------------------------------------------------- child process
-
-
-def _sync(device: str):
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def _best_seconds(fn, device: str) -> float:
-    """The fastest of ``TIMED_CALLS`` calls of ``fn`` after a warm-up call."""
-    times = []
-    for i in range(TIMED_CALLS + 1):
-        _sync(device)
-        t = time.perf_counter()
-        fn()
-        _sync(device)
-        if i:
-            times.append(time.perf_counter() - t)
-    return min(times)
-
-
-class _Alone(nn.Module):
-    """One layer of the network on its own, returning one value per image so the runner's copy of its output
-    to numpy costs nothing."""
-
-    def __init__(self, layer: nn.Module):
-        super().__init__()
-        self.layer = layer
-
-    def forward(self, x):
-        y = self.layer(x)
-        return [y[(slice(None),) + (slice(0, 1),) * (y.dim() - 1)].flatten(1)]  # flatten: a dynamic batch in ONNX
-
-
-def _layer_names(net: nn.Module) -> dict[int, str]:
-    """id(module) -> a readable name: the backbone's step name (``conv3_2``, ``block4._expand_conv``)."""
-    names = {id(m): n for n, m in net.named_modules()}
-    for step, module in net.steps():
-        for sub, m in module.named_modules():
-            names[id(m)] = step + (f".{sub}" if sub else "")
-    return names
-
-
-def _matmul_kernels(n: int, numerics: str, device: str):
-    """(name, call, GFLOP) of n×n matmuls in ``numerics``: torch.mm (MKL's for fp32 on a CPU) and, on a CPU,
-    oneDNN's (its linear layer on oneDNN tensors) where oneDNN has kernels for that dtype."""
-    dtype = DTYPES[numerics]
-    a = torch.randn(n, n, device=device).to(dtype)
-    b = torch.randn(n, n, device=device).to(dtype)
-    yield f"torch.mm: matmul {n}²", lambda: torch.mm(a, b), 2 * n**3 / 1e9
-    if device == "cpu" and (numerics == "fp32" or numerics == "bf16" and onednn_bf16()):
-        x, w = a.to_mkldnn(dtype), b.to_mkldnn(dtype)
-        yield f"oneDNN: matmul {n}²", lambda: torch._C._nn.mkldnn_linear(x, w, None), 2 * n**3 / 1e9
-
-
-def _layer_kernels(cfg: BenchConfig, model, numerics: str, runtimes: list[str], device: str):
-    """(name, call, GFLOP) of each distinct convolution/linear layer of the benchmarked network alone at the bench
-    batch size, run each way a row of ``numerics`` runs it: ``nchw`` (the baseline's NCHW ``no_grad``) and the
-    runtimes. One at a time, so that only one layer's tensors are alive."""
-    from transferlab.features.extractor import FeatureNet
-
-    shape = (3, model.preprocess.crop, model.preprocess.crop)
-    names = _layer_names(model.net)
-    layers = {}
-    for m, in_shape, gflop in _layer_calls(FeatureNet(model.net, [(cfg.layer, cfg.pool)]).eval(), shape):
-        key = (repr(m), in_shape)
-        if key in layers:
-            layers[key][3] += 1
-        else:
-            layers[key] = [names.get(id(m), type(m).__name__), m, in_shape, 1, gflop]
-    ways = (["nchw"] if numerics == "fp32" else []) + [r for r in runtimes if RUNTIMES[r] == numerics]
-    for name, m, in_shape, count, gflop in layers.values():
-        label = f"{name}{f' (×{count})' if count > 1 else ''} {'×'.join(map(str, in_shape[1:]))}"
-        x = torch.randn(cfg.batch_size, *in_shape[1:])
-        for way in ways:
-            layer = _Alone(copy.deepcopy(m)).eval()
-            if way == "nchw":
-                layer, xd = layer.to(device), x.to(device)
-
-                def fn(layer=layer, xd=xd):
-                    with torch.no_grad():
-                        layer(xd)[0].cpu()
-            else:
-                run = make_runner(layer, way, device)
-                xd = x
-                if way != "onnx":  # in the network the previous layer hands over channels_last maps in its dtype
-                    xd = x.to(device, DTYPES[numerics])
-                    if xd.dim() == 4:
-                        xd = xd.contiguous(memory_format=torch.channels_last)
-
-                def fn(run=run, xd=xd):
-                    run(xd)
-            yield f"{way}: {label}", fn, gflop * cfg.batch_size
-
-
-def _child_ceiling(spec: dict, cfg: BenchConfig, work: Path) -> dict:
-    numerics, device = spec["numerics"], cfg.device
-    if device.startswith("cuda"):
-        torch.backends.cuda.matmul.allow_tf32 = False
-    model = load_weights(cfg)
-    os.environ["TRANSFERLAB_CACHE"] = str(work / "cache")  # after loading the weights: per-layer ONNX exports only
-    kernels = itertools.chain(_matmul_kernels(cfg.matmul_size, numerics, device),
-                              _layer_kernels(cfg, model, numerics, spec["runtimes"], device))
-    return {"kernels": {name: gflop / _best_seconds(fn, device) for name, fn, gflop in kernels}}
-
-
-class _PracticalDataset(torch.utils.data.Dataset):
-    """The notebook's way: PIL open, resize, centre crop, to tensor, normalise — per image, in Python."""
-
-    def __init__(self, paths, preprocess):
-        self.paths, self.p = paths, preprocess
-        self.mean = torch.tensor(preprocess.mean).view(3, 1, 1)
-        self.std = torch.tensor(preprocess.std).view(3, 1, 1)
-
-    def __len__(self):
-        return len(self.paths)
-
-    def __getitem__(self, i):
-        from PIL import Image
-
-        img = Image.open(self.paths[i]).convert("RGB")
-        w, h = img.size
-        s = self.p.resize / min(w, h)
-        img = img.resize((int(w * s) if w > h else self.p.resize, int(h * s) if h > w else self.p.resize),
-                         Image.BILINEAR)
-        w, h = img.size
-        left, top = int(round((w - self.p.crop) / 2.0)), int(round((h - self.p.crop) / 2.0))
-        img = img.crop((left, top, left + self.p.crop, top + self.p.crop))
-        x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)
-        return (x - self.mean) / self.std
-
-
-def _child_extract(spec: dict, cfg: BenchConfig, paths: list[Path], work: Path) -> dict:
-    from transferlab.features.cache import FeatureCache
-    from transferlab.features.extractor import Extractor, FeatureNet
-
-    model = load_weights(cfg)
-    outputs = [(cfg.layer, cfg.pool)]
-    name = spec["name"]
-    if name == "baseline":
-        net = FeatureNet(model.net, outputs).eval().to(cfg.device)
-        model.net.input = nn.Identity()  # the notebook normalises in its transforms
-        loader = torch.utils.data.DataLoader(_PracticalDataset(paths, model.preprocess),
-                                             batch_size=cfg.baseline_batch, shuffle=False, num_workers=0)
-        with torch.no_grad():
-            net(next(iter(loader)).to(cfg.device))  # warm-up
-            t = time.perf_counter()
-            feats = [net(x.to(cfg.device))[0].cpu().numpy() for x in loader]
-        seconds = time.perf_counter() - t
-        return {"value": len(paths) / seconds, "seconds": seconds, "features": np.concatenate(feats)}
-
-    runtime = spec.get("runtime", "eager")
-    ext = Extractor(model, outputs, runtime=runtime, batch_size=cfg.batch_size, workers=cfg.workers,
-                    device=cfg.device, cache=FeatureCache(work / "warmup"), progress=False)
-    if name == "network":  # decoded beforehand: the network alone
-        from transferlab.data.images import load_image
-
-        run = ext.runner()
-        x = torch.stack([ext.preprocess.pixels(load_image(p), ext.channels) for p in paths])
-        run(x[:cfg.batch_size])  # warm-up
-        t = time.perf_counter()
-        feats = [run(x[i:i + cfg.batch_size])[0] for i in range(0, len(x), cfg.batch_size)]
-        seconds = time.perf_counter() - t
-        return {"value": len(paths) / seconds, "seconds": seconds, "features": np.concatenate(feats)}
-    if name == "pipeline":  # the network removed: what decoding and the cache alone sustain
-        ext._runner = lambda x: [np.zeros((x.shape[0], 1), np.float32) for _ in ext.outputs]
-    ext.extract(paths[:cfg.batch_size])  # warm-up (and the ONNX export, if not cached yet)
-    ext.cache = FeatureCache(work / "timed")
-    r = ext.extract(paths)
-    if r.bad:
-        raise RuntimeError(f"bad benchmark images: {r.bad[:3]}")
-    return {"value": r.images_per_s, "seconds": r.seconds, "features": r.features[outputs[0]]}
-
-
-def child_main(spec: dict) -> None:
-    cfg = BenchConfig(**spec["config"])
-    work = Path(spec["work"])
-    if spec["name"].startswith("ceiling-"):
-        out = _child_ceiling(spec, cfg, work)
-    else:
-        paths = [Path(p) for p in spec["paths"]]
-        out = _child_extract(spec, cfg, paths, work)
-    feats = out.pop("features", None)
-    if feats is not None and spec.get("save"):
-        np.save(spec["save"], feats)
-    print("BENCH-RESULT " + json.dumps(out), flush=True)
-
-
-def run_child(spec: dict, work: Path) -> dict:
-    """Run one configuration in a fresh process; its result plus the peak RSS of its process tree."""
-    work.mkdir(parents=True, exist_ok=True)
-    spec_file = work / "spec.json"
-    spec_file.write_text(json.dumps(spec))
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    with tempfile.TemporaryFile("w+") as err:
-        p = subprocess.Popen([sys.executable, "-m", "transferlab.workflows.bench", "--child", str(spec_file)],
-                             stdout=subprocess.PIPE, stderr=err, text=True, env=env)
-        out = p.stdout.read()
-        p.stdout.close()
-        _, status, usage = os.wait4(p.pid, 0)  # this child's own rusage, not every child's so far
-        p.returncode = os.waitstatus_to_exitcode(status)
-        err.seek(0)
-        errors = err.read()
-    lines = [line for line in out.splitlines() if line.startswith("BENCH-RESULT ")]
-    if p.returncode or not lines:
-        raise RuntimeError(f"benchmark configuration {spec['name']} failed (exit {p.returncode}):\n{errors[-3000:]}")
-    result = json.loads(lines[-1][len("BENCH-RESULT "):])
-    result["peak_mb"] = usage.ru_maxrss / 1024  # kilobytes on Linux
-    return result
-
-
-# ---------------------------------------------------------------------------------------------- the bench
 
 
 def _stats(values: list[float]) -> dict:
@@ -404,8 +104,6 @@ def _stats(values: list[float]) -> dict:
 
 def accuracy_comparison(cfg: BenchConfig, runtimes: list[str]) -> dict:
     """LinearSVC accuracy per numerics label on the dataset's first K images per class and split."""
-    from transferlab.workflows.experiment import RunConfig, run_experiment
-
     out = {}
     for runtime in runtimes:
         label = RUNTIMES[runtime]
@@ -442,8 +140,6 @@ def run_bench(cfg: BenchConfig, log=lambda msg: None) -> dict:
             raise ValueError(f"unknown runtime {r!r}; choose from {', '.join(RUNTIMES)}")
     model = load_weights(cfg)
     cfg = replace(cfg, layer=cfg.layer or default_feature_layer(model)[0])
-    from transferlab.features.extractor import FeatureNet, default_workers
-
     workers = default_workers() if cfg.workers is None else cfg.workers
     shape = (3, model.preprocess.crop, model.preprocess.crop)
     gflop = gflop_per_image(FeatureNet(model.net, [(cfg.layer, cfg.pool)]).eval(), shape)
@@ -537,8 +233,6 @@ def _ceiling_lines(res: dict) -> list[str]:
 
 
 def format_report(res: dict) -> str:
-    from tabulate import tabulate
-
     cpu = res["cpu"]
     lines = [
         f"{res['model']} up to {res['layer']} ({res['pool']}): {res['gflop_per_image']:.2f} GFLOP per image; "
@@ -575,10 +269,3 @@ def format_report(res: dict) -> str:
     lines.append("of ceiling: median GFLOP/s over the ceiling of the row's numerics; max rel err: against "
                  "extractor-eager features of the same images")
     return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--child":
-        child_main(json.loads(Path(sys.argv[2]).read_text()))
-    else:
-        sys.exit("usage: transferlab bench (this module's own entry point is for its child processes)")

@@ -1,4 +1,5 @@
-"""The practical's studies: one question each, answered by measured tables and a figure (all through the cache)."""
+"""The practical's studies: one question each, answered by measured tables and a figure (all through the cache);
+the figures are drawn by :mod:`transferlab.plots.studies` from the rows computed here."""
 from __future__ import annotations
 
 import itertools
@@ -15,14 +16,32 @@ from matplotlib.figure import Figure
 
 from transferlab.classify.estimators import C_GRID, CLASSIFIERS
 from transferlab.data.datasets import load_dataset, make_splits
-from transferlab.workflows.experiment import RunConfig, assemble, default_layers, extract_dataset, fill_defaults, fit_and_evaluate
-from transferlab.models.gray import GRAY_MODES, apply_gray
-from transferlab.plots.base import new_figure, save
 from transferlab.data.images import load_image
-from transferlab.options import STUDIES as STUDY_NAMES
-from transferlab.provenance import STUDY_FILE, Provenance, Scores, StudyRecord, library_versions
 from transferlab.models.builder import load_model
+from transferlab.models.gray import GRAY_MODES, apply_gray
 from transferlab.models.registry import MODELS
+from transferlab.options import STUDIES as STUDY_NAMES
+from transferlab.plots.base import save
+from transferlab.plots.studies import (
+    backbones_figure,
+    c_figure,
+    classifiers_figure,
+    gray_figure,
+    layers_figure,
+    pca_figure,
+    pooling_figure,
+    pretraining_figure,
+    protocol_figure,
+)
+from transferlab.provenance import STUDY_FILE, Provenance, Scores, StudyRecord, library_versions
+from transferlab.workflows.experiment import (
+    RunConfig,
+    assemble,
+    default_layers,
+    extract_dataset,
+    fill_defaults,
+    fit_and_evaluate,
+)
 
 Study = tuple[StudyRecord, Figure]  # what each study returns: its record and its figure
 
@@ -118,23 +137,7 @@ def layers(cfg: RunConfig) -> Study:
              f"best concatenation of 2–3 of the top-5 layers: {combos[0]['layers']} ({combos[0]['accuracy']:.4f})"]
     if not model.pretrained or model.covers != model.net.layer_names()[-1]:
         notes.append(f"{model.label()}: layers past {model.covers} are not pretrained and were not studied")
-    fig = new_figure(10, 6.5)
-    (a1, a2) = fig.subplots(2, 1, sharex=True)
-    xs = np.arange(len(rows))
-    a1.plot(xs, [r["accuracy"] for r in rows], "o-", label="test accuracy")
-    a1.set_ylabel("test accuracy")
-    a1.grid(alpha=0.3)
-    a1.set_title(f"{model.label()} · {cfg.pool} pooling{' + L2' if cfg.l2 else ''} · {cfg.classifier}", fontsize=9)
-    a1.legend(loc="lower right")
-    a2.bar(xs, [r["ms_per_image"] for r in rows], color="tab:gray", label="forward cost up to the layer")
-    a2.set_ylabel("ms per image")
-    a2b = a2.twinx()
-    a2b.plot(xs, [r["dim"] for r in rows], "s--", color="tab:orange", label="feature dimension")
-    a2b.set_yscale("log")
-    a2b.set_ylabel("feature dimension")
-    a2.set_xticks(xs, [r["layer"] for r in rows], rotation=60, ha="right", fontsize=8)
-    a2.legend(loc="upper left", fontsize=8)
-    a2b.legend(loc="upper right", fontsize=8)
+    fig = layers_figure(rows, f"{model.label()} · {cfg.pool} pooling{' + L2' if cfg.l2 else ''} · {cfg.classifier}")
     return _record("layers", cfg, f, ["layer", "dim", "accuracy", "ms_per_image", "fit_seconds"], rows, best,
                    notes, fig, extra={"combinations": combos})
 
@@ -159,17 +162,7 @@ def pooling(cfg: RunConfig) -> Study:
              f"L2 normalisation changes accuracy by {gain:+.4f} on average over poolings"]
     if skipped:
         notes.append(f"flatten not studied for {', '.join(skipped)} (more than 25,088 values per image)")
-    fig = new_figure(9, 4)
-    ax = fig.subplots()
-    labels = [f"{o[0]} {o[1]}" for o in outputs]
-    xs = np.arange(len(outputs))
-    ax.bar(xs - 0.2, [r["accuracy"] for r in rows if r["l2"]], 0.4, label="with L2")
-    ax.bar(xs + 0.2, [r["accuracy"] for r in rows if not r["l2"]], 0.4, label="without L2")
-    ax.set_xticks(xs, labels, rotation=30, ha="right")
-    ax.set_ylabel("test accuracy")
-    ax.set_ylim(max(0, min(r["accuracy"] for r in rows) - 0.05), 1)
-    ax.legend()
-    ax.set_title(f"{f.model.label()} · {cfg.classifier}", fontsize=9)
+    fig = pooling_figure(rows, f"{f.model.label()} · {cfg.classifier}")
     return _record("pooling", cfg, f, ["layer", "pool", "l2", "dim", "accuracy", "fit_seconds"], rows, best, notes,
                    fig)
 
@@ -202,14 +195,7 @@ def gray(cfg: RunConfig) -> Study:
              f"conv1-mean scales first-layer activations by {rows[1]['conv1_scale_vs_replicate']:.3f} "
              f"(kernels averaged instead of summed) and changes accuracy by "
              f"{rows[1]['accuracy'] - rows[0]['accuracy']:+.4f}"]
-    fig = new_figure(9, 3.5)
-    (a1, a2) = fig.subplots(1, 2)
-    a1.bar([r["gray"] for r in rows], [r["accuracy"] for r in rows], color=["tab:blue", "tab:orange", "tab:green"])
-    a1.set_ylabel("test accuracy")
-    a1.set_ylim(max(0, min(r["accuracy"] for r in rows) - 0.05), 1)
-    a2.bar([r["gray"] for r in rows], [r["conv1_mean_abs"] for r in rows], color=["tab:blue", "tab:orange", "tab:green"])
-    a2.set_ylabel("mean |conv1 output|")
-    fig.suptitle(f"{f.model.name} · {'+'.join(cfg.layers)} {cfg.pool}", fontsize=9)
+    fig = gray_figure(rows, f"{f.model.name} · {'+'.join(cfg.layers)} {cfg.pool}")
     return _record("gray", cfg, f, ["gray", "accuracy", "conv1_mean_abs", "conv1_scale_vs_replicate",
                                     "max_rel_diff_vs_replicate"], rows, best, notes, fig)
 
@@ -227,15 +213,7 @@ def c_study(cfg: RunConfig) -> Study:
     notes = [f"5-fold CV on the training set chose C={chosen} (test accuracy {best['test_accuracy']:.4f}); the "
              f"best C in hindsight on the test set would be {oracle['C']} ({oracle['test_accuracy']:.4f}) — "
              "choosing it that way would be cheating"]
-    fig = new_figure(7, 4)
-    ax = fig.subplots()
-    ax.semilogx(C_GRID, [r["cv_accuracy_on_train"] for r in rows], "o-", label="5-fold CV accuracy (train only)")
-    ax.semilogx(C_GRID, [r["test_accuracy"] for r in rows], "s--", label="test accuracy (reported only)")
-    ax.axvline(chosen, color="k", ls=":", label=f"chosen by CV: C={chosen}")
-    ax.set_xlabel("C")
-    ax.set_ylabel("accuracy")
-    ax.legend()
-    ax.set_title(f"{f.model.label()} · {'+'.join(cfg.layers)} {cfg.pool} · {cfg.classifier}", fontsize=9)
+    fig = c_figure(rows, f"{f.model.label()} · {'+'.join(cfg.layers)} {cfg.pool} · {cfg.classifier}")
     return _record("C", cfg, f, ["C", "cv_accuracy_on_train", "test_accuracy", "chosen_by_cv"], rows, best, notes,
                    fig)
 
@@ -249,15 +227,7 @@ def classifiers(cfg: RunConfig) -> Study:
         rows.append({"classifier": name, "accuracy": s.accuracy, "fit_seconds": s.fit_seconds,
                      "predict_seconds": round(s.runs[0].predict_seconds, 3)})
     best = max(rows, key=lambda r: r["accuracy"])
-    fig = new_figure(7, 3.5)
-    ax = fig.subplots()
-    ax.bar([r["classifier"] for r in rows], [r["accuracy"] for r in rows])
-    for i, r in enumerate(rows):
-        ax.text(i, r["accuracy"], f"{r['accuracy']:.3f}\n{r['fit_seconds']:.1f}s fit", ha="center", va="bottom",
-                fontsize=8)
-    ax.set_ylabel("test accuracy")
-    ax.set_ylim(max(0, min(r["accuracy"] for r in rows) - 0.1), 1.02)
-    ax.set_title(f"{f.model.label()} · {'+'.join(cfg.layers)} {cfg.pool} · C={cfg.C}", fontsize=9)
+    fig = classifiers_figure(rows, f"{f.model.label()} · {'+'.join(cfg.layers)} {cfg.pool} · C={cfg.C}")
     return _record("classifiers", cfg, f, ["classifier", "accuracy", "fit_seconds", "predict_seconds"], rows, best,
                    [f"best: {best['classifier']} ({best['accuracy']:.4f})"], fig)
 
@@ -273,15 +243,7 @@ def pca(cfg: RunConfig) -> Study:
         rows.append({"pca_dims": d or int(x.shape[1]), "pca": d is not None, "accuracy": s.accuracy,
                      "fit_seconds": s.fit_seconds})
     best = max(rows, key=lambda r: r["accuracy"])
-    fig = new_figure(7, 4)
-    ax = fig.subplots()
-    ax.semilogx([r["pca_dims"] for r in rows], [r["accuracy"] for r in rows], "o-", base=2)
-    ax.set_xlabel("dimensions after PCA (last point: no PCA)")
-    ax.set_ylabel("test accuracy")
-    ax2 = ax.twinx()
-    ax2.semilogx([r["pca_dims"] for r in rows], [r["fit_seconds"] for r in rows], "s--", color="tab:gray", base=2)
-    ax2.set_ylabel("fit seconds", color="tab:gray")
-    ax.set_title(f"{f.model.label()} · {'+'.join(cfg.layers)} {cfg.pool} · {cfg.classifier}", fontsize=9)
+    fig = pca_figure(rows, f"{f.model.label()} · {'+'.join(cfg.layers)} {cfg.pool} · {cfg.classifier}")
     return _record("pca", cfg, f, ["pca_dims", "pca", "accuracy", "fit_seconds"], rows, best,
                    [f"best: {best['pca_dims']} dims ({best['accuracy']:.4f})"], fig)
 
@@ -329,16 +291,7 @@ def backbones(cfg: RunConfig) -> Study:
         rows.append({"features": " + ".join(combo), "weights": "concatenation (each L2-normalised)",
                      "dim": int(x.shape[1]), "accuracy": round(s.accuracy, 4), "images_per_s": None})
     best = max(rows, key=lambda r: r["accuracy"])
-    fig = new_figure(9, 0.45 * len(rows) + 1.5)
-    ax = fig.subplots()
-    ax.barh(range(len(rows)), [r["accuracy"] for r in rows], color=["tab:blue" if r["images_per_s"] else "tab:green"
-                                                                     for r in rows])
-    ax.set_yticks(range(len(rows)), [r["features"] for r in rows], fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlim(max(0, min(r["accuracy"] for r in rows) - 0.05), 1)
-    ax.set_xlabel("test accuracy (blue: one backbone, green: concatenations)")
-    for i, r in enumerate(rows):
-        ax.text(r["accuracy"], i, f" {r['accuracy']:.3f}", va="center", fontsize=8)
+    fig = backbones_figure(rows)
     return _record("backbones", cfg, f0, ["features", "weights", "dim", "accuracy", "images_per_s"], rows, best,
                    [f"best: {best['features']} ({best['accuracy']:.4f})"], fig)
 
@@ -351,13 +304,7 @@ def protocol(cfg: RunConfig) -> Study:
         rows.append({"protocol": proto, "splits": len(s.runs), "train_images": s.runs[0].train_images,
                      "test_images": s.runs[0].test_images, "accuracy": s.accuracy,
                      "accuracy_std": s.accuracy_std})
-    fig = new_figure(5, 3.5)
-    ax = fig.subplots()
-    ax.bar([r["protocol"] for r in rows], [r["accuracy"] for r in rows], yerr=[r["accuracy_std"] for r in rows],
-           capsize=6)
-    ax.set_ylabel("test accuracy (mean ± std over splits)")
-    ax.set_ylim(max(0, min(r["accuracy"] for r in rows) - 0.1), 1)
-    ax.set_title(f"{f.model.label()} · {'+'.join(cfg.layers)} {cfg.pool}", fontsize=9)
+    fig = protocol_figure(rows, f"{f.model.label()} · {'+'.join(cfg.layers)} {cfg.pool}")
     best = max(rows, key=lambda r: r["accuracy"])
     notes = [f"random:10 (100 per class pooled from train+test): {rows[1]['accuracy']:.4f} ± "
              f"{rows[1]['accuracy_std']:.4f}; fixed split: {rows[0]['accuracy']:.4f}"]
@@ -377,13 +324,8 @@ def pretraining(cfg: RunConfig) -> Study:
              f"at the same layer with the same classifier",
              f"{f.model.name} has {params:,} parameters against {n_train} training images "
              f"({params / n_train:,.0f} parameters per image): training it from scratch would overfit"]
-    fig = new_figure(6, 3.5)
-    ax = fig.subplots()
-    ax.bar(["ImageNet-pretrained", "random weights"], [r["accuracy"] for r in rows], color=["tab:blue", "tab:red"])
-    ax.axhline(1 / len(f.dataset.classes), color="k", ls=":", label="chance")
-    ax.set_ylabel("test accuracy")
-    ax.legend()
-    ax.set_title(f"{f.model.name} · {'+'.join(cfg.layers)} {cfg.pool} · {cfg.classifier}", fontsize=9)
+    fig = pretraining_figure(rows, 1 / len(f.dataset.classes),
+                             f"{f.model.name} · {'+'.join(cfg.layers)} {cfg.pool} · {cfg.classifier}")
     return _record("pretraining", cfg, f, ["weights", "pretrained", "accuracy"], rows, rows[0], notes, fig)
 
 
