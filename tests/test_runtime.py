@@ -8,8 +8,8 @@ import torch
 from transferlab.features.cache import FeatureCache
 from transferlab.features.extractor import Extractor, FeatureNet
 from transferlab.models.gray import apply_gray
-from transferlab.features import runtime as runtime_module
-from transferlab.features.runtimes import RUNTIMES, TOLERANCE, deviation, export_onnx, make_runner
+from transferlab.features import runtimes as runtime_module
+from transferlab.features.runtimes import RUNTIMES, TOLERANCE, deviation, export_onnx, make_runner, onnx_key
 from transferlab.data.images import load_image
 from transferlab.models.builder import load_model
 
@@ -108,3 +108,11 @@ def test_deviation_is_relative_to_each_rows_scale():
     assert deviation(ref, other) == pytest.approx(0.01)
     with pytest.raises(ValueError, match="shapes"):
         deviation(ref, ref[:1])
+
+
+def test_two_loads_of_partial_weights_give_one_onnx_key():
+    # imagenet-conv weights stop at pool5: the classifier past it was drawn unseeded, so every load (and every
+    # process) hashed to a new ONNX export; load_model now seeds what the weights do not set
+    nets = [FeatureNet(load_model("alexnet", "imagenet-conv").net, [("pool5", "avg")]) for _ in range(2)]
+    assert torch.equal(nets[0].net.classifier[-1].weight, nets[1].net.classifier[-1].weight)
+    assert onnx_key(nets[0], (3, 224, 224)) == onnx_key(nets[1], (3, 224, 224))

@@ -134,7 +134,9 @@ def load_model(name: str, weights: str = "auto", seed: int = 0) -> LoadedModel:
     is_file = weights not in {w.tag for w in spec.weights} | {"auto"} and (
         Path(weights).suffix in (".pth", ".pt", ".ckpt", ".bin") or "/" in weights or Path(weights).exists())
     meta: dict = {}
-    net = spec.builder()
+    with torch.random.fork_rng(devices=[]):  # layers the weights do not set get the same numbers in every process
+        torch.manual_seed(seed)
+        net = spec.builder()
     if is_file:
         sd, meta = load_torch_file(Path(weights))
         tag, source, wid = "file", str(Path(weights).resolve()), sha256_file(Path(weights))
