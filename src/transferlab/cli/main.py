@@ -24,7 +24,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 class VersionAction(argparse.Action):
-    """``--version``: prints ``transferlab X.Y.Z`` and exits, reading the version only then."""
+    """``--version``: prints ``transferlab X.Y.Z`` and exits."""
 
     def __init__(self, option_strings, dest, **kwargs):
         super().__init__(option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0, **kwargs)
