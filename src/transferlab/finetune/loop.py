@@ -35,7 +35,8 @@ from transferlab.models.base import Backbone
 from transferlab.models.heads import attach_head, head_plan
 from transferlab.models.builder import LoadedModel, load_model
 from transferlab.plots.confusion import confusion_figure
-from transferlab.workflows.experiment import library_versions, run_experiment
+from transferlab.provenance import library_versions
+from transferlab.workflows.experiment import run_experiment
 
 
 @dataclass
@@ -310,12 +311,12 @@ class EpochLoop:
         if self.cfg.compare_svm:
             svm = run_experiment(self.cfg.features_run(self.plan["layer"], self.plan["pool"],
                                                        classifier="linear-svm", C=1.0))
-            record["svm_accuracy"] = svm["accuracy"]
-            record["svm"] = {"accuracy": svm["accuracy"], "mean_class_accuracy": svm["mean_class_accuracy"],
+            run0 = svm.runs[0]
+            record["svm_accuracy"] = svm.accuracy
+            record["svm"] = {"accuracy": svm.accuracy, "mean_class_accuracy": svm.mean_class_accuracy,
                              "layer": self.plan["layer"], "pool": self.plan["pool"], "l2": True, "C": 1.0,
-                             "train_images": svm["runs"][0]["train_images"],
-                             "test_images": svm["runs"][0]["test_images"],
-                             "per_class_accuracy": svm["runs"][0]["per_class_accuracy"]}
+                             "train_images": run0.train_images, "test_images": run0.test_images,
+                             "per_class_accuracy": run0.per_class_accuracy}
         self.save_model({"history": state["history"], "best_epoch": record["best_epoch"], "status": "finished",
                          "test_accuracy": record["test_accuracy"], "svm_accuracy": record.get("svm_accuracy")})
         record["model_file"] = str(self.out / MODEL)

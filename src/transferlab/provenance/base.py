@@ -65,9 +65,8 @@ def _dicts(value) -> list[dict]:
 
 
 class _ItemAccess:
-    """``record["key"]`` reads the attribute ``key`` (or a key of ``extra``): for the callers of ``run_experiment``
-    still written for its former dict (``finetune.py``'s SVM comparison, ``bench.py``'s accuracy check) until they
-    read attributes."""
+    """``record["key"]`` reads the attribute ``key`` (or a key of ``extra``): code written for ``run_experiment``'s
+    former dict results keeps working; the project's own code reads attributes."""
 
     def __getitem__(self, key: str):
         if key in {f.name for f in fields(self)}:

@@ -114,9 +114,9 @@ def accuracy_comparison(cfg: BenchConfig, runtimes: list[str]) -> dict:
                        batch_size=cfg.batch_size, workers=cfg.workers, device=cfg.device, cache=cfg.cache,
                        progress=False)
         res = run_experiment(rc)
-        out[label] = {"runtime": runtime, "accuracy": res["accuracy"], "train_images": res["runs"][0]["train_images"],
-                      "test_images": res["runs"][0]["test_images"],
-                      "numerics": res["provenance"]["feature_specs"][0]["numerics"]}
+        out[label] = {"runtime": runtime, "accuracy": res.accuracy, "train_images": res.runs[0].train_images,
+                      "test_images": res.runs[0].test_images,
+                      "numerics": res.provenance.extra["feature_specs"][0]["numerics"]}
     return out
 
 
