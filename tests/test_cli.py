@@ -86,13 +86,14 @@ def test_public_api_loads_on_first_use_and_import_stays_light():
     code = ("import json, sys\nimport transferlab\nlight = 'torch' not in sys.modules\n"
             "names = sorted(n for n in transferlab.__all__ if n != '__version__')\n"
             "objs = [getattr(transferlab, n) for n in names]\n"
-            "print(json.dumps([light, names, [o.__module__ for o in objs], 'vgg16' in transferlab.list_models()]))")
+            "assert callable(transferlab.finetune) and transferlab.finetune.FinetuneConfig is transferlab.FinetuneConfig\n"
+            "print(json.dumps([light, names, [getattr(o, '__module__', o.__name__) for o in objs], 'vgg16' in transferlab.list_models()]))")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")]))}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     light, names, modules, has_vgg16 = json.loads(out.strip().splitlines()[-1])
     assert light and has_vgg16
-    assert names == ["Extractor", "FeatureExtractor", "FinetuneConfig", "RunConfig", "list_models", "load_model",
-                     "run_experiment"]
+    assert names == ["Extractor", "FeatureExtractor", "FinetuneConfig", "RunConfig", "finetune", "list_models",
+                     "load_model", "run_experiment"]
     assert all(m.startswith("transferlab.") for m in modules)
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         transferlab.nope

@@ -7,14 +7,15 @@ __version__ = "0.1.0"  # the one place the version is written: pyproject.toml re
 _API = {"list_models": "transferlab.models.registry", "load_model": "transferlab.models.builder",
         "Extractor": "transferlab.features.extractor", "FeatureExtractor": "transferlab.features.transformer",
         "RunConfig": "transferlab.workflows.experiment", "run_experiment": "transferlab.workflows.experiment",
-        "FinetuneConfig": "transferlab.finetune.config"}
+        "finetune": "transferlab.finetune", "FinetuneConfig": "transferlab.finetune.config"}
 __all__ = ["__version__", *_API]
 
 
 def __getattr__(name: str):
     if name not in _API:
         raise AttributeError(f"module 'transferlab' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_API[name]), name)
+    module = importlib.import_module(_API[name])
+    value = module if module.__name__ == f"{__name__}.{name}" else getattr(module, name)  # finetune: a callable package
     globals()[name] = value
     return value
 

@@ -9,6 +9,8 @@ Where the head goes: :mod:`transferlab.models.heads`. Settings: :mod:`.config`.
 """
 from __future__ import annotations
 
+import sys
+import types
 from collections.abc import Callable
 
 from transferlab.finetune.checkpoint import CHECKPOINT, MODEL, RECORD
@@ -31,3 +33,13 @@ def make_trainer(cfg: FinetuneConfig, on_step: Callable | None = None) -> EpochL
 def finetune(cfg: FinetuneConfig, stop_after: int | None = None, on_step: Callable | None = None) -> dict:
     """Run (or resume) ``cfg``; returns the ``finetune.json`` record. ``stop_after``: at most that many epochs."""
     return make_trainer(cfg, on_step).run(stop_after=stop_after)
+
+
+class _CallablePackage(types.ModuleType):
+    """``transferlab.finetune(cfg)`` runs :func:`finetune`, while ``transferlab.finetune`` stays this package."""
+
+    def __call__(self, cfg: FinetuneConfig, stop_after: int | None = None, on_step: Callable | None = None) -> dict:
+        return finetune(cfg, stop_after, on_step)
+
+
+sys.modules[__name__].__class__ = _CallablePackage
