@@ -9,6 +9,7 @@ RUNTIMES = {"eager": "fp32", "onnx": "fp32", "bf16": "bf16", "fp16": "fp16"}  # 
 CLASSIFIERS = ("linear-svm", "logreg", "ridge", "knn", "rbf-svm")  # classify
 STUDIES = ("layers", "pooling", "gray", "C", "classifiers", "pca", "backbones", "protocol", "pretraining")  # study
 ENGINES = ("local", "ray")  # engines
+FEATURE_FORMATS = ("parquet", "npz")  # features.export
 FINETUNE_MODES = ("head", "last-block", "full")  # finetune
 OPTIMIZERS = ("adamw", "sgd")  # finetune
 # protocol `auto` on a layout without train/ and test/ folders: this share of each class is held out for testing

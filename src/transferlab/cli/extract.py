@@ -1,4 +1,5 @@
-"""``transferlab extract``: features of a dataset into a Parquet feature store, locally or on a Ray cluster."""
+"""``transferlab extract``: features of a dataset into a Parquet feature store (locally or on a Ray cluster) or
+an .npz file."""
 from __future__ import annotations
 
 import json
@@ -7,6 +8,7 @@ import sys
 from transferlab.data.datasets import load_dataset
 from transferlab.engines.local import extract_local
 from transferlab.engines.ray import extract_ray
+from transferlab.features.export import prepare_npz
 from transferlab.features.store import prepare_out
 from transferlab.models.builder import default_feature_layer, load_model
 
@@ -30,6 +32,9 @@ def _ray(args, dataset, outputs, out) -> dict:
 def run(args) -> int:
     if args.engine == "local" and (args.ray_address or args.concurrency):
         raise ValueError("--ray-address and --concurrency are for --engine ray")
+    if args.format == "npz" and (args.engine == "ray" or args.rows_per_file):
+        raise ValueError("--format npz writes one file with the local engine; --engine ray and --rows-per-file "
+                         "are for --format parquet")
     model, layers = None, args.layer
     if not layers:
         model = load_model(args.model, args.weights, seed=args.seed)
@@ -37,7 +42,10 @@ def run(args) -> int:
         layers = [layer]
         print(f"layer {layer}: {why}", file=sys.stderr if args.json else sys.stdout)
     outputs = list(dict.fromkeys((layer, pool) for layer in layers for pool in args.pool))
-    out = args.out if "://" in args.out else prepare_out(args.out, args.overwrite)
+    if args.format == "npz":
+        out = prepare_npz(args.out, args.overwrite)
+    else:
+        out = args.out if "://" in args.out else prepare_out(args.out, args.overwrite)
     dataset = load_dataset(args.data, args.limit_per_class)
     if args.engine == "ray":
         summary = _ray(args, dataset, outputs, out)
@@ -46,7 +54,7 @@ def run(args) -> int:
                                 gray=args.gray, resize=args.resize, runtime=args.runtime, batch_size=args.batch_size,
                                 workers=args.workers, device=args.device, cache=args.cache,
                                 progress=False if args.quiet else None, strict=args.strict,
-                                rows_per_file=args.rows_per_file)
+                                rows_per_file=args.rows_per_file, fmt=args.format)
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0

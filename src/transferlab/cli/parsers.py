@@ -6,6 +6,7 @@ from transferlab.options import (
     CACHE_KINDS,
     CLASSIFIERS,
     ENGINES,
+    FEATURE_FORMATS,
     FINETUNE_MODES,
     GRAY_MODES,
     HOLDOUT_FRACTION,
@@ -32,8 +33,8 @@ DESCRIPTIONS = {
     'finetune': ('``transferlab finetune``: a new N-way head on a pretrained backbone, trained alone (on cached '
                   'features), with the last block, or with the whole network; compared with the linear SVM on the '
                   'same split.'),
-    'extract': ('``transferlab extract``: features of a dataset into a Parquet feature store, locally or on a '
-                 'Ray cluster.'),
+    'extract': ('``transferlab extract``: features of a dataset into a Parquet feature store (locally or on a '
+                 'Ray cluster) or an .npz file.'),
     'report': ('``transferlab report RUN_OR_STUDY_DIR… --out report.html``: one self-contained HTML report of '
                 'the practical.'),
     'cache': ('``transferlab cache info|clear``: everything transferlab keeps in its cache folder, with sizes, '
@@ -128,8 +129,9 @@ def activations(subparsers) -> None:
 def run(sub) -> None:
     p = sub.add_parser("run", help="extract features and train/evaluate a classifier on a dataset")
     add_extraction_args(p, data_required=False)
-    p.add_argument("--features", default=None, help="a Parquet feature store written by `transferlab extract`, "
-                                                    "instead of --data (default: extract from --data)")
+    p.add_argument("--features", default=None, help="a Parquet feature store or .npz file written by "
+                                                    "`transferlab extract`, instead of --data (default: extract "
+                                                    "from --data)")
     p.add_argument("--layer", nargs="+", default=None, help="one or more layers, concatenated " + LAYER_HELP)
     add_classifier_args(p)
     p.add_argument("--pca", type=int, default=None, help="reduce to D dimensions first, fitted on train "
@@ -196,12 +198,18 @@ def finetune(sub) -> None:
 
 
 def extract(sub) -> None:
-    p = sub.add_parser("extract", help="extract features of a dataset into a Parquet feature store (local or Ray)")
+    p = sub.add_parser("extract", help="extract features of a dataset into a Parquet feature store (local or Ray) "
+                                       "or an .npz file")
     add_extraction_args(p)
     p.add_argument("--layer", nargs="+", default=None, help="one or more layers, one column each " + LAYER_HELP)
     p.add_argument("--pool", nargs="+", default=["avg"], help="one or more of " + POOL_HELP)
-    p.add_argument("--out", default="features", help="store folder (Ray: shared by all nodes, or s3://…)")
-    p.add_argument("--overwrite", action="store_true", help="replace the Parquet shards already in --out")
+    p.add_argument("--format", default="parquet", choices=FEATURE_FORMATS,
+                   help="parquet: a folder of shards (any engine); npz: one NumPy file, an array per layer and "
+                        "pooling (local engine)")
+    p.add_argument("--out", default="features",
+                   help="store folder (Ray: shared by all nodes, or s3://…); with --format npz the file "
+                        "(.npz appended)")
+    p.add_argument("--overwrite", action="store_true", help="replace the Parquet shards or .npz file at --out")
     p.add_argument("--engine", default="local", choices=ENGINES,
                    help="local: this process with the feature cache; ray: Ray Data actors")
     p.add_argument("--ray-address", default=None,

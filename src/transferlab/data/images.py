@@ -63,14 +63,33 @@ def load_image(path: str | Path) -> Image.Image:
     try:
         with Image.open(path) as img:
             img.load()
-            img = ImageOps.exif_transpose(img)
-            img = _flatten_alpha(_to_8bit(img))
-            if img.mode not in ("L", "RGB"):
-                img = img.convert("RGB")
+            return normalize_image(img)
     except UnidentifiedImageError:
         raise ImageError(path, "not an image (Pillow cannot identify the format)") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise ImageError(path, f"unreadable image ({e})") from None
+
+
+def normalize_image(img: Image.Image) -> Image.Image:
+    """An opened image as :func:`load_image` returns it (upright, 8-bit, ``L`` for gray content, else ``RGB``):
+    the one conversion files and in-memory images share."""
+    img = _flatten_alpha(_to_8bit(ImageOps.exif_transpose(img)))
+    if img.mode not in ("L", "RGB"):
+        img = img.convert("RGB")
     if img.mode == "RGB" and is_gray(img):
         img = img.convert("L")
     return img
+
+
+def as_image(sample, name: str = "image") -> Image.Image:
+    """An in-memory image — a PIL image, or a uint8 array (H, W) gray or (H, W, 3) RGB — converted as
+    :func:`load_image` converts a file; anything else raises :class:`ImageError` naming ``name``."""
+    if isinstance(sample, Image.Image):
+        if sample.width == 0 or sample.height == 0:
+            raise ImageError(name, f"empty image ({sample.width}x{sample.height})")
+        return normalize_image(sample)
+    a = np.asarray(sample)
+    if a.dtype != np.uint8 or not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] == 3)) or 0 in a.shape:
+        raise ImageError(name, f"an array of shape {a.shape} and dtype {a.dtype} is not an image: arrays must be "
+                               "uint8 (H, W) gray or (H, W, 3) RGB")
+    return normalize_image(Image.fromarray(np.ascontiguousarray(a)))  # uint8 (H, W) → L, (H, W, 3) → RGB

@@ -126,6 +126,8 @@ class FeatureCache:
 
     def _get(self, key: str, images: Sequence[str]) -> np.ndarray:
         row = self.db.execute("SELECT dim FROM specs WHERE key=?", (key,)).fetchone()
+        if row is None and not images:  # nothing asked of a key nothing was stored under (every image was bad)
+            return np.empty((0, 0), dtype=np.float32)
         if row is None:
             raise KeyError(f"feature key {key} is not in the cache {self.path}")
         rows: dict[str, list[int]] = {}

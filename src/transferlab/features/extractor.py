@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from PIL import Image
 from tqdm.auto import tqdm
 
-from transferlab.data.images import ImageError, load_image
+from transferlab.data.images import ImageError, as_image, load_image
 from transferlab.data.transforms import Preprocess
 from transferlab.models.builder import LoadedModel
 from transferlab.features.cache import FeatureCache
@@ -44,18 +45,32 @@ def file_hash(path: Path) -> str:
     return hashlib.blake2b(Path(path).read_bytes(), digest_size=16).hexdigest()
 
 
+def image_hash(img: Image.Image) -> str:
+    """Content hash of an in-memory image: its decoded pixels, size and mode (it has no file to hash)."""
+    h = hashlib.blake2b(f"{img.mode}:{img.width}x{img.height}:".encode(), digest_size=16)
+    h.update(img.tobytes())
+    return h.hexdigest()
+
+
+def as_source(sample, i: int) -> Path | Image.Image:
+    """A path stays a path (read in the loader's workers); anything else becomes an image here (``as_image``)."""
+    return Path(sample) if isinstance(sample, (str, os.PathLike)) else as_image(sample, f"<in-memory image {i}>")
+
+
 class _Decode(torch.utils.data.Dataset):
     """Runs in the loader's workers: decode, resize, crop, scale. A bad file yields its reason instead."""
 
-    def __init__(self, paths, preprocess: Preprocess, channels: int):
-        self.paths, self.preprocess, self.channels = paths, preprocess, channels
+    def __init__(self, sources, preprocess: Preprocess, channels: int):
+        self.sources, self.preprocess, self.channels = sources, preprocess, channels
 
     def __len__(self):
-        return len(self.paths)
+        return len(self.sources)
 
     def __getitem__(self, i):
+        src = self.sources[i]
         try:
-            return i, self.preprocess.pixels(load_image(self.paths[i]), self.channels), ""
+            img = src if isinstance(src, Image.Image) else load_image(src)
+            return i, self.preprocess.pixels(img, self.channels), ""
         except ImageError as e:
             return i, None, e.reason
 
@@ -89,9 +104,12 @@ def default_workers() -> int:
 
 
 class Extractor:
-    """Extracts (layer, pooling) features of image files with one model, computing only what the cache lacks.
+    """Extracts (layer, pooling) features of images with one model, computing only what the cache lacks.
 
-    The model is adapted in place for the gray mode; give each Extractor its own ``load_model`` result.
+    Images are files (keyed by a hash of their bytes) or in-memory PIL images and uint8 arrays (keyed by a hash
+    of their decoded pixels), preprocessed alike. The model is adapted in place for the gray mode; give each
+    Extractor its own ``load_model`` result. It pickles without its cache connection and runner, which are
+    reopened on first use.
     """
 
     def __init__(self, model: LoadedModel, outputs: Sequence[tuple[str, str]], *, gray: str = "replicate",
@@ -105,6 +123,7 @@ class Extractor:
         self.workers = default_workers() if workers is None else workers
         self.device = device
         self.cache = cache  # the user cache is opened on first use
+        self._cache_root = cache.root if cache else None  # what a pickled copy reopens (None: the user cache)
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.featurenet = FeatureNet(model.net, self.outputs)
         self._runner = None
@@ -118,27 +137,37 @@ class Extractor:
                 "pool": pool, "preprocess": self.preprocess.key(), "gray": self.gray,
                 "numerics": RUNTIMES[self.runtime]}
 
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.update(cache=None, _runner=None)  # an SQLite connection and a compiled runner do not pickle
+        return state
+
     def runner(self):
         if self._runner is None:
             self._runner = make_runner(self.featurenet, self.runtime, self.device)
         return self._runner
 
-    def extract(self, paths: Sequence[str | Path]) -> Extraction:
+    def extract(self, paths: Sequence) -> Extraction:
+        """Features of ``paths``: image files, or in-memory images (PIL, uint8 arrays) named ``<in-memory image i>``
+        in ``bad``."""
         t0 = time.perf_counter()
-        self.cache = self.cache or FeatureCache()
-        paths = [Path(p) for p in paths]
-        hashes, bad = {}, []
-        for i, p in enumerate(paths):
+        self.cache = self.cache or FeatureCache(self._cache_root)
+        hashes, bad, sources = {}, [], {}
+        for i, sample in enumerate(paths):
             try:
-                hashes[i] = file_hash(p)
+                sources[i] = p = as_source(sample, i)
+                hashes[i] = image_hash(p) if isinstance(p, Image.Image) else file_hash(p)
+            except ImageError as e:
+                bad.append((e.path, e.reason))
             except OSError as e:
                 bad.append((str(p), "no such file" if not p.exists() else f"unreadable ({e.strerror})"))
+        names = {i: f"<in-memory image {i}>" if isinstance(s, Image.Image) else str(s) for i, s in sources.items()}
         present = {o: self.cache.present(k) for o, k in self.keys.items()}
         todo = [i for i, h in hashes.items() if any(h not in present[o] for o in self.outputs)]
         unique = list({hashes[i]: i for i in todo}.values())  # identical files are computed once
-        failed = self._compute([paths[i] for i in unique], [hashes[i] for i in unique])
+        failed = self._compute([sources[i] for i in unique], [hashes[i] for i in unique])
         failed_hashes = {hashes[unique[j]] for j, _ in failed}
-        bad += [(str(paths[i]), reason) for i, h in hashes.items() for j, reason in failed
+        bad += [(names[i], reason) for i, h in hashes.items() for j, reason in failed
                 if h == hashes[unique[j]]]
         ok = [i for i, h in hashes.items() if h not in failed_hashes]
         feats = {o: self.cache.get(self.keys[o], [hashes[i] for i in ok]) for o in self.outputs}
@@ -146,17 +175,17 @@ class Extractor:
         return Extraction(feats, ok, bad, computed=len(unique) - len(failed), cached=len(ok) - len(unique) + len(failed),
                           seconds=time.perf_counter() - t0, specs=self.specs)
 
-    def _compute(self, paths: list[Path], hashes: list[str]) -> list[tuple[int, str]]:
-        """Run the network over ``paths``, committing each batch to the cache; returns (index, reason) of bad files."""
-        if not paths:
+    def _compute(self, sources: list, hashes: list[str]) -> list[tuple[int, str]]:
+        """Run the network over ``sources``, committing each batch to the cache; returns (index, reason) of bad ones."""
+        if not sources:
             return []
         loader = torch.utils.data.DataLoader(
-            _Decode(paths, self.preprocess, self.channels), batch_size=self.batch_size, shuffle=False,
+            _Decode(sources, self.preprocess, self.channels), batch_size=self.batch_size, shuffle=False,
             num_workers=self.workers, collate_fn=_collate, prefetch_factor=4 if self.workers else None,
             pin_memory=self.device.startswith("cuda"))
         run = self.runner()
         failed = []
-        with tqdm(total=len(paths), unit="img", desc=f"{self.model.name} features", disable=not self.progress,
+        with tqdm(total=len(sources), unit="img", desc=f"{self.model.name} features", disable=not self.progress,
                   dynamic_ncols=True, smoothing=0.1) as bar:
             for idx, batch, bad in loader:
                 failed += bad

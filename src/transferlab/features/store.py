@@ -52,6 +52,16 @@ def feature_column(layer: str, pool: str) -> str:
     return f"features:{layer}:{pool}"
 
 
+def select_outputs(path, held: Sequence[tuple[str, str]], wanted: Sequence[tuple[str, str]] | None):
+    """The (layer, pool) outputs ``wanted`` (default: all ``held``), each checked to be held by the file ``path``."""
+    wanted = list(held) if wanted is None else [tuple(o) for o in wanted]
+    for o in wanted:
+        if o not in held:
+            have = ", ".join(f"{layer}/{pool}" for layer, pool in held)
+            raise KeyError(f"{path} has no features for layer {o[0]} pooled {o[1]}; it has {have}")
+    return wanted
+
+
 def store_schema(outputs: Sequence[tuple[str, str]], dims: dict[tuple[str, str], int], meta: dict | None = None):
     """The Arrow schema of a store; ``meta`` (JSON-serialisable) goes into the schema metadata."""
     pa = _pa()
@@ -134,34 +144,40 @@ def dataset_rows(dataset, indices: Sequence[int] | None = None) -> dict:
             "split": [str(dataset.split[i]) for i in idx]}
 
 
+def extraction_rows(dataset, extraction, hashes: dict[int, str] | None = None) -> dict:
+    """Every listed image of ``dataset`` as a row (``dataset_rows`` plus content hash and error: '' for a good
+    image, else why it could not be used) for a result of ``Extractor.extract(dataset.paths)``; what each export
+    format writes. ``hashes`` (index → content hash) saves re-reading files whose hash is known."""
+    rows = dataset_rows(dataset)
+    pos = {i: r for r, i in enumerate(extraction.ok)}
+    reasons = {os.path.abspath(p): reason for p, reason in extraction.bad}
+    hashes = dict(hashes or {})
+    rows["error"], rows["hash"] = [], []
+    for i in range(len(rows["path"])):
+        rows["error"].append("" if i in pos else reasons.get(rows["path"][i], "not extracted"))
+        try:
+            rows["hash"].append(hashes.get(i) or file_hash(dataset.paths[i]))
+        except OSError:
+            if i in pos:
+                raise
+            rows["hash"].append("")
+    return rows
+
+
 def write_extraction(out: str | Path, dataset, extraction, meta: dict, dims: dict[tuple[str, str], int],
                      rows_per_file: int = 50_000, hashes: dict[int, str] | None = None) -> list[Path]:
     """Write the local engine's result (``Extractor.extract`` of ``dataset.paths``) as shards in ``out``.
 
-    Good images carry their features, bad ones their reason; every listed image is one row. ``hashes``
-    (index → content hash) saves re-reading files whose hash is known."""
+    Good images carry their features, bad ones their reason; every listed image is one row."""
     _pa()
     import pyarrow.parquet as pq
 
     outputs = [(o["layer"], o["pool"]) for o in meta["outputs"]]
     schema = store_schema(outputs, dims, meta)
-    rows = dataset_rows(dataset)
+    rows = extraction_rows(dataset, extraction, hashes)
+    errors, hash_col = rows["error"], rows["hash"]
     n = len(rows["path"])
-    pos = {i: r for r, i in enumerate(extraction.ok)}
     ok_rows = np.asarray(extraction.ok, dtype=np.int64)  # row r of extraction.features is image ok_rows[r]
-    reasons = {os.path.abspath(p): reason for p, reason in extraction.bad}
-    hashes = dict(hashes or {})
-    errors, hash_col = [], []
-    for i in range(n):
-        if i in pos:
-            errors.append("")
-            hash_col.append(hashes.get(i) or file_hash(dataset.paths[i]))
-        else:
-            errors.append(reasons.get(rows["path"][i], "not extracted"))
-            try:
-                hash_col.append(hashes.get(i) or file_hash(dataset.paths[i]))
-            except OSError:
-                hash_col.append("")
     written = []
     out = Path(out)
     for start in range(0, max(n, 1), rows_per_file):
@@ -264,11 +280,7 @@ class FeatureStore:
         return ds.dataset([str(f) for f in self.files], format="parquet", schema=self.schema)
 
     def _columns(self, outputs) -> list[str]:
-        outputs = self.outputs if outputs is None else [tuple(o) for o in outputs]
-        for o in outputs:
-            if o not in self.dims:
-                have = ", ".join(f"{layer}/{pool}" for layer, pool in self.outputs)
-                raise KeyError(f"{self.path} has no features for layer {o[0]} pooled {o[1]}; it has {have}")
+        outputs = select_outputs(self.path, self.outputs, outputs)
         return [feature_column(*o) for o in outputs], outputs
 
     def read(self, columns: Sequence[str] | None = None, include_bad: bool = True):

@@ -13,7 +13,7 @@ from transferlab.classify.estimators import evaluate, fit_classifier
 from transferlab.data.datasets import load_dataset, make_splits, parse_protocol, resolve_protocol
 from transferlab.features.cache import FeatureCache
 from transferlab.features.extractor import Extractor
-from transferlab.features.store import FeatureStore, load_features
+from transferlab.features.export import load_stored, stored_outputs
 from transferlab.models.builder import default_feature_layer, load_model
 from transferlab.plots.confusion import confusion_figure
 from transferlab.provenance import (
@@ -54,7 +54,7 @@ class RunConfig:
     cache: str | None = None
     strict: bool = False
     progress: bool | None = None
-    features: str | None = None  # a Parquet feature store (transferlab extract) instead of extracting
+    features: str | None = None  # a Parquet store or .npz file (transferlab extract) instead of extracting
 
 
 def fill_defaults(cfg: RunConfig, default_layers: Callable[[], tuple[list[str], str]], fixed_split: bool,
@@ -133,12 +133,12 @@ def run_experiment(cfg: RunConfig, log: Callable[[str], None] = lambda msg: None
     to defaults (layers, protocol ``auto``) is chosen before extracting, said through ``log`` and recorded."""
     parse_protocol(cfg.protocol)
     if cfg.features:  # features written by `transferlab extract` (local or Ray engine)
-        stored = FeatureStore(cfg.features).outputs
+        stored = stored_outputs(cfg.features)
         held = [layer for layer, pool in stored if pool == cfg.pool]
         if not held and cfg.layers is None:
             raise ValueError(f"{cfg.features}: no features pooled with {cfg.pool!r} (--pool); the store holds "
                              f"{', '.join(f'{layer}/{pool}' for layer, pool in stored)}")
-        ext = load_features(cfg.features, [(layer, cfg.pool) for layer in cfg.layers or held])
+        ext = load_stored(cfg.features, [(layer, cfg.pool) for layer in cfg.layers or held])
         cfg, chosen = fill_defaults(cfg, lambda: (held, f"the layers {cfg.features} holds with pool {cfg.pool}"),
                                     bool((ext.split == "train").any()), log)
         outputs = [(layer, cfg.pool) for layer in cfg.layers]
