@@ -94,6 +94,8 @@ def load_model(name, weights: str = "auto", seed: int = 0, *, preprocess: Prepro
     ``trust_pickle``: unpickling runs code), or ``timm:NAME`` / ``torchvision:NAME``.
     """
     if isinstance(name, nn.Module):
+        if weights != "auto":
+            raise ValueError(f"a module holds its own weights; load {weights!r} into it before load_model")
         return wrap_module(name, preprocess=preprocess, pretrained=pretrained)
     if name.partition(":")[0] in LIBRARIES:
         arch = name.partition(":")[2]

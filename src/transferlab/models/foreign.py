@@ -44,25 +44,37 @@ def is_model_file(name: str) -> bool:
                                               or Path(name).is_file())
 
 
-def _is_torchscript(path: Path) -> bool:
-    """TorchScript archives hold compiled code (``code/``, ``constants.pkl``); torch.save archives do not."""
+def archive_kind(path: Path) -> str:
+    """``export`` (torch.export.save: a serialised graph, ``models/model.json``), ``torchscript`` (compiled code:
+    ``code/``, ``constants.pkl``), or ``pickle`` (torch.save, or not a zip archive at all)."""
     try:
         with zipfile.ZipFile(path) as z:
-            return any(n.endswith("/constants.pkl") or "/code/" in n for n in z.namelist())
+            names = z.namelist()
     except zipfile.BadZipFile:
-        return False
+        return "pickle"
+    if any(n.endswith("/models/model.json") for n in names):
+        return "export"
+    return "torchscript" if any(n.endswith("/constants.pkl") or "/code/" in n for n in names) else "pickle"
 
 
 def load_model_file(path: str | Path, trust_pickle: bool = False, preprocess: Preprocess | None = None,
                     pretrained: bool | None = None) -> LoadedModel:
-    """A whole network from a file: TorchScript (``torch.jit.save``), or a ``torch.save(model)`` pickle — the
-    latter only with ``trust_pickle``, because unpickling a model runs code from the file."""
+    """A whole network from a file: an exported program (``torch.export.save``, unflattened back into its
+    module tree so that every module is a layer), TorchScript (``torch.jit.save``), or a ``torch.save(model)``
+    pickle — the latter only with ``trust_pickle``, because unpickling a model runs code from the file."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: model file not found")
     common = dict(name=path.stem, preprocess=preprocess, pretrained=pretrained, source=str(path.resolve()),
                   tag="file")
-    if _is_torchscript(path):
+    kind = archive_kind(path)
+    if kind == "export":
+        try:
+            module = torch.export.unflatten(torch.export.load(str(path)))
+        except Exception as e:
+            raise WeightsError(f"{path}: not a loadable torch.export program ({type(e).__name__}: {e})") from None
+        return wrap_module(module, origin="export", **common)
+    if kind == "torchscript":
         try:
             module = torch.jit.load(str(path), map_location="cpu")
         except Exception as e:
@@ -137,8 +149,9 @@ def load_library_model(spec: str, weights: str = "auto", seed: int = 0, aliases:
             net, pre, pretrained, tag, categories = build(module, name, weights, file)
         except Exception as e:  # unknown name or tag, or weights that cannot be downloaded (no network)
             reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            hint = "" if "unknown model" in reason.lower() else "; offline, use --weights none or a state-dict file"
             raise WeightsError(f"{spec} (weights {weights!r}): {lib} cannot build it ({type(e).__name__}: "
-                               f"{reason}); offline, use --weights none or a state-dict file") from None
+                               f"{reason}){hint}") from None
     source = f"{lib} {module.__version__}: {name}"
     if file:
         sd, _ = load_torch_file(Path(weights))
