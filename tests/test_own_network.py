@@ -19,6 +19,7 @@ from transferlab.data.datasets import load_dataset
 from transferlab.data.transforms import Preprocess
 from transferlab.features.cache import FeatureCache
 from transferlab.features.extractor import Extractor
+from transferlab.features.transformer import FeatureExtractor
 from transferlab.models.builder import load_model
 from transferlab.workflows.experiment import RunConfig, run_experiment
 
@@ -168,6 +169,14 @@ def test_layers_follow_execution_order_and_the_forward_stops_after_the_deepest()
     # the in-place ReLU after conv1 would have overwritten it: the output was cloned
     assert (out["conv1"] < 0).any() and torch.equal(out["conv1"], conv1)
     assert model.net.forward_layers(x, ["output"])["output"].shape == (2, 3) and net.head_calls == calls + 1
+
+
+def test_module_in_the_scikit_learn_transformer(shared_dir, tmp_path):
+    paths = sorted((shared_dir / "data" / "15scene" / "train" / "Forest").iterdir())[:3]
+    fx = FeatureExtractor(tiny(), layers=("conv2", "pool"), l2=False, cache=str(tmp_path))
+    x = fx.fit_transform(paths)
+    assert x.shape == (3, 16) and fx.layers_ == ["conv2", "pool"]
+    assert FeatureExtractor(tiny(), cache=str(tmp_path)).fit(paths).layers_ == ["pool"]  # the head's input
 
 
 def test_cache_key_changes_with_one_parameter_or_buffer():
