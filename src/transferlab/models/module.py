@@ -141,8 +141,9 @@ class ModuleBackbone(Backbone):
         """Dotted path of the first convolution to run (what the gray modes adapt)."""
         first = next((n for n in self.order if self.kinds[n] == "Conv2d"), None)
         if first is None or self.script:
-            raise ValueError("the gray modes conv1-sum/conv1-mean adapt the first Conv2d of an eager module; "
-                             "this one has none (use --gray replicate)")
+            why = "a TorchScript module's cannot be replaced" if self.script else "this module runs none"
+            raise ValueError(f"the gray modes conv1-sum/conv1-mean adapt the first Conv2d a module runs; {why} "
+                             f"(use --gray replicate)")
         return f"module.{first}"
 
     def default_layer(self) -> str:

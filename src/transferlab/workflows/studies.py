@@ -117,6 +117,9 @@ def study_layer_names(model) -> list[str]:
 
 def layers(cfg: RunConfig) -> Study:
     model = load_run_model(cfg)
+    if model.origin != "registry":  # its layer choice and timing walk our architectures' named steps
+        raise ValueError(f"the layers study compares our architectures' named layers; for {model.name}, compare "
+                         f"the layers you choose with `transferlab run --layer A` (one run per layer)")
     names = study_layer_names(model)
     f = _Features(cfg, [(n, cfg.pool) for n in names])
     ms = _forward_ms(model, names, model.preprocess.crop)
