@@ -16,7 +16,6 @@ from torch import nn
 from transferlab.analysis.imagenet import predict_files
 from transferlab.cli.main import main
 from transferlab.data.datasets import load_dataset
-from transferlab.data.transforms import Preprocess
 from transferlab.features.cache import FeatureCache
 from transferlab.features.extractor import Extractor
 from transferlab.features.transformer import FeatureExtractor

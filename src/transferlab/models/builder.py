@@ -77,7 +77,7 @@ def resolve_tag(spec: ModelSpec, weights: str) -> Weights:
 
 
 def registry_aliases(name: str) -> dict[str, str]:
-    """Our architecture's stable layer names → its modules' dotted names (torchvision's: ``pool5`` → ``features.30``)."""
+    """Our architecture's stable layer names → its modules' dotted names (VGG16: ``pool5`` → ``features.30``)."""
     with torch.device("meta"):
         net = get_spec(name).builder()
     dotted = {id(m): n for n, m in net.named_modules() if n}
