@@ -7,7 +7,8 @@ __version__ = "0.1.0"  # the one place the version is written: pyproject.toml re
 _API = {"list_models": "transferlab.models.registry", "load_model": "transferlab.models.builder",
         "Extractor": "transferlab.features.extractor", "FeatureExtractor": "transferlab.features.transformer",
         "RunConfig": "transferlab.workflows.experiment", "run_experiment": "transferlab.workflows.experiment",
-        "finetune": "transferlab.finetune", "FinetuneConfig": "transferlab.finetune.config"}
+        "finetune": "transferlab.finetune", "FinetuneConfig": "transferlab.finetune.config",
+        "Preprocess": "transferlab.data.transforms"}
 __all__ = ["__version__", *_API]
 
 

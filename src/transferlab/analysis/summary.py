@@ -5,7 +5,10 @@ import torch
 from tabulate import tabulate
 
 from transferlab.models.base import Backbone
-from transferlab.models.registry import get_spec
+from transferlab.models.builder import load_model
+from transferlab.models.foreign import LIBRARIES
+from transferlab.models.loaded import LoadedModel
+from transferlab.models.registry import MODELS, get_spec
 
 
 def build_meta(name: str) -> Backbone:
@@ -20,8 +23,14 @@ def input_size(name: str) -> int:
     return spec.weights[0].preprocess.crop if spec.weights else 224
 
 
-def summarize(name: str) -> dict:
-    """Layer table and totals of ``name`` for a 1×3×S×S input, S its native size."""
+def summarize(name, trust_pickle: bool = False) -> dict:
+    """Layer table and totals of ``name`` for a 1×3×S×S input, S its native size. ``name``: a registry name, or
+    anything else ``load_model`` takes (a module, a model file, ``timm:``/``torchvision:`` names, built without
+    their pretrained weights), or a LoadedModel."""
+    if isinstance(name, LoadedModel) or name not in MODELS:
+        model = name if isinstance(name, LoadedModel) else load_model(
+            name, "none" if str(name).partition(":")[0] in LIBRARIES else "auto", trust_pickle=trust_pickle)
+        return summarize_module(model)
     net, size = build_meta(name), input_size(name)
     x = torch.zeros(1, 3, size, size, device="meta")
     layers = []
@@ -38,6 +47,24 @@ def summarize(name: str) -> dict:
     return {"model": name, "description": get_spec(name).description, "input_shape": [1, 3, size, size],
             "total_params": total, "conv_params": total - fc, "fc_params": fc, "fc_layers": fc_names,
             "fc_share": fc / total, "output": output, "layers": layers}
+
+
+def summarize_module(model: LoadedModel) -> dict:
+    """:func:`summarize` of a foreign network: its layers in execution order with their own parameters (a
+    container's are its children's, listed with them); the fully connected part is its Linear layers."""
+    net = model.net
+    layers = [{"name": n, "output_shape": list(net.shapes[n]), "params": net.step_params(m)} for n, m in net.steps()]
+    total = sum(p.numel() for p in net.parameters())
+    fc_names = [r["name"] for r in layers if net.kinds[r["name"]] == "Linear"]
+    fc = sum(r["params"] for r in layers if r["name"] in fc_names)
+    size = model.preprocess.crop
+    out = layers[-1]["output_shape"]
+    meaning = (f"output gives {out[0]} scores" + (", one per ImageNet class" if model.categories else "")
+               if len(out) == 1 else f"output is a {'×'.join(map(str, out))} map")
+    return {"model": model.name, "description": model.label(), "input_shape": [1, 3, size, size],
+            "total_params": total, "conv_params": total - fc, "fc_params": fc, "fc_layers": fc_names,
+            "fc_share": fc / total if total else 0.0, "output": {"layer": "output", "size": out[0], "meaning": meaning},
+            "layers": layers}
 
 
 def format_summary(s: dict) -> str:

@@ -17,7 +17,7 @@ from transferlab.plots.activations import activations_figure
 def run(args) -> int:
     path = resolve(args.image)
     img = load_image(path)
-    model = load_model(args.model, args.weights)
+    model = load_model(args.model, args.weights, trust_pickle=args.trust_pickle)
     layer = args.layer or default_layer(model.net)
     maps = layer_maps(model, model.preprocess.pixels(img, 3), layer)
     stats = channel_stats(maps)

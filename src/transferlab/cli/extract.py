@@ -18,7 +18,7 @@ def _ray(args, dataset, outputs, out) -> dict:
                       resize=args.resize, runtime=args.runtime, batch_size=args.batch_size, device=args.device,
                       seed=args.seed, address=args.ray_address, concurrency=args.concurrency,
                       cpus_per_actor=args.cpus_per_actor, rows_per_file=args.rows_per_file,
-                      progress=not args.quiet and sys.stderr.isatty())
+                      progress=not args.quiet and sys.stderr.isatty(), trust_pickle=args.trust_pickle)
     if run.bad and args.strict:
         path, reason = run.bad[0]
         raise ValueError(f"{path}: {reason} (--strict; {len(run.bad)} bad files in all; the store was written)")
@@ -37,7 +37,7 @@ def run(args) -> int:
                          "are for --format parquet")
     model, layers = None, args.layer
     if not layers:
-        model = load_model(args.model, args.weights, seed=args.seed)
+        model = load_model(args.model, args.weights, seed=args.seed, trust_pickle=args.trust_pickle)
         layer, why = default_feature_layer(model)
         layers = [layer]
         print(f"layer {layer}: {why}", file=sys.stderr if args.json else sys.stdout)
@@ -50,7 +50,8 @@ def run(args) -> int:
     if args.engine == "ray":
         summary = _ray(args, dataset, outputs, out)
     else:
-        summary = extract_local(dataset, out, model or load_model(args.model, args.weights, seed=args.seed), outputs,
+        summary = extract_local(dataset, out, model or load_model(args.model, args.weights, seed=args.seed,
+                                                                  trust_pickle=args.trust_pickle), outputs,
                                 gray=args.gray, resize=args.resize, runtime=args.runtime, batch_size=args.batch_size,
                                 workers=args.workers, device=args.device, cache=args.cache,
                                 progress=False if args.quiet else None, strict=args.strict,

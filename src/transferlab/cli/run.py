@@ -18,7 +18,7 @@ def config_from_args(args, **extra):
         workers=args.workers, device=args.device, cache=args.cache, strict=args.strict, seed=args.seed,
         progress=False if args.quiet else None, features=args.features, pool=args.pool, l2=not args.no_l2,
         classifier=args.classifier, C="auto" if args.C == "auto" else float(args.C), protocol=args.protocol,
-        train_per_class=args.train_per_class, **extra)
+        train_per_class=args.train_per_class, trust_pickle=args.trust_pickle, **extra)
 
 
 def run(args) -> int:
@@ -27,7 +27,8 @@ def run(args) -> int:
     cfg = config_from_args(args, layers=args.layer, pca=args.pca, standardize=args.standardize)
     result = run_experiment(cfg, log=lambda msg: print(msg, file=sys.stderr if args.json else sys.stdout))
     ext, prov = result.extraction, result.provenance
-    out = Path(args.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}-{args.model}-{'+'.join(prov.layers)}")
+    name = prov.model.replace("/", "_").replace(":", "-")  # a model file or a library name: one folder name
+    out = Path(args.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}-{name}-{'+'.join(prov.layers)}")
     path = save_result(result, out)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))

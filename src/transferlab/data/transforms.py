@@ -11,13 +11,15 @@ from transferlab.options import RESIZE_MODES
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+RESAMPLING = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}
 
 
 @dataclass(frozen=True)
 class Preprocess:
     """``crop``: shorter side to ``resize`` then centre ``crop`` (torchvision's ImageClassification);
     ``resize``: straight to ``crop``×``crop``; ``native``: the image as it is (adaptive pooling absorbs the size).
-    Bilinear, antialiased resampling (Pillow); values scaled to 0..1 then normalised by ``mean``/``std``.
+    Antialiased resampling (Pillow), bilinear unless the weights' own transforms say ``bicubic`` (timm's often
+    do); values scaled to 0..1 then normalised by ``mean``/``std``.
     """
 
     resize: int = 256
@@ -25,10 +27,13 @@ class Preprocess:
     mode: str = "crop"
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
+    interpolation: str = "bilinear"
 
     def __post_init__(self):
         if self.mode not in RESIZE_MODES:
             raise ValueError(f"unknown resize mode {self.mode!r}; choose one of {', '.join(RESIZE_MODES)}")
+        if self.interpolation not in RESAMPLING:
+            raise ValueError(f"unknown interpolation {self.interpolation!r}; choose one of {', '.join(RESAMPLING)}")
 
     def with_mode(self, mode: str) -> "Preprocess":
         return replace(self, mode=mode)
@@ -40,20 +45,20 @@ class Preprocess:
         """A short stable string naming these exact settings (for caches and provenance)."""
         m = ",".join(f"{v:g}" for v in self.mean)
         s = ",".join(f"{v:g}" for v in self.std)
-        return f"{self.mode}:{self.resize}/{self.crop}:mean={m}:std={s}:bilinear-aa"
+        return f"{self.mode}:{self.resize}/{self.crop}:mean={m}:std={s}:{self.interpolation}-aa"
 
     def geometry(self, img: Image.Image) -> Image.Image:
         """Resize and crop only (the picture a figure shows next to its numbers)."""
         if self.mode == "native":
             return img
         if self.mode == "resize":
-            return img.resize((self.crop, self.crop), Image.BILINEAR)
+            return img.resize((self.crop, self.crop), RESAMPLING[self.interpolation])
         w, h = img.size
         if w <= h:
             nw, nh = self.resize, int(self.resize * h / w)
         else:
             nw, nh = int(self.resize * w / h), self.resize
-        img = img.resize((nw, nh), Image.BILINEAR)
+        img = img.resize((nw, nh), RESAMPLING[self.interpolation])
         left, top = int(round((nw - self.crop) / 2.0)), int(round((nh - self.crop) / 2.0))
         return img.crop((left, top, left + self.crop, top + self.crop))
 

@@ -16,9 +16,9 @@ from transferlab.models.builder import load_model
 
 def build_extractor(model: str, weights: str, outputs: Sequence[tuple[str, str]], *, gray: str = "replicate",
                     resize: str = "crop", runtime: str = "eager", batch_size: int = 16, device: str = "cpu",
-                    seed: int = 0):
+                    seed: int = 0, trust_pickle: bool = False):
     """The LoadedModel and the Extractor (gray mode applied, FeatureNet built) that define the numbers."""
-    loaded = load_model(model, weights, seed=seed)
+    loaded = load_model(model, weights, seed=seed, trust_pickle=trust_pickle)
     ex = Extractor(loaded, [tuple(o) for o in outputs], gray=gray, resize=resize, runtime=runtime,
                    batch_size=batch_size, workers=0, device=device, cache=None, progress=False)  # never extracts: no cache opened
     return loaded, ex

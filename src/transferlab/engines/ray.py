@@ -151,7 +151,7 @@ def extract_ray(dataset, out: str | Path, *, model: str, weights: str = "auto",
                 resize: str = "crop", runtime: str = "eager", batch_size: int = 16, device: str = "cpu",
                 seed: int = 0, address: str | None = None, concurrency: int | None = None,
                 cpus_per_actor: float = 1.0, rows_per_block: int | None = None, rows_per_file: int | None = None,
-                progress: bool = True, fault_marker: str | None = None) -> RayRun:
+                progress: bool = True, fault_marker: str | None = None, trust_pickle: bool = False) -> RayRun:
     """Extract ``outputs`` of every image of ``dataset`` with Ray Data actors and write the store at ``out``.
 
     ``address``: None starts a local Ray instance (unless this process is already connected to one);
@@ -164,7 +164,8 @@ def extract_ray(dataset, out: str | Path, *, model: str, weights: str = "auto",
     t0 = time.perf_counter()
     outputs = [tuple(o) for o in dict.fromkeys(tuple(o) for o in outputs)]
     config = {"model": model, "weights": weights, "outputs": outputs, "gray": gray, "resize": resize,
-              "runtime": runtime, "batch_size": batch_size, "device": device, "seed": seed}
+              "runtime": runtime, "batch_size": batch_size, "device": device, "seed": seed,
+              "trust_pickle": trust_pickle}
     loaded, ex = build_extractor(**{**config, "device": "cpu"})  # validates layers; the driver needs no GPU
     dims = output_dims(ex)
     gpu = device.startswith("cuda")

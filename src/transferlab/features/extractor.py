@@ -132,8 +132,10 @@ class Extractor:
                      for o, s in self.specs.items()}
 
     def spec(self, layer: str, pool: str) -> dict:
-        """Everything that changes the numbers of one output (its cache key is a hash of this)."""
-        return {"model": self.model.name, "weights_sha256": self.model.weights_id, "layer": layer,
+        """Everything that changes the numbers of one output (its cache key is a hash of this); the layer by its
+        stable name, so that an alias (``features.30`` for ``pool5``) shares the entries."""
+        return {"model": self.model.name, "weights_sha256": self.model.weights_id,
+                "layer": self.model.net.resolve(layer),
                 "pool": pool, "preprocess": self.preprocess.key(), "gray": self.gray,
                 "numerics": RUNTIMES[self.runtime]}
 

@@ -77,15 +77,29 @@ class Backbone(nn.Module):
             x = module(x)
         return x
 
+    def resolve(self, layer: str) -> str:
+        """The stable name of ``layer``: a step's name, or the module's own dotted name of a step (``features.30``
+        is VGG16's ``pool5``), so that either names the same numbers (and the same cache entries)."""
+        steps = self.steps()
+        if any(layer == n for n, _ in steps):
+            return layer
+        module = dict(self.named_modules()).get(layer) if layer else None
+        for name, step in steps:
+            if module is not None and step is module:
+                return name
+        raise KeyError(f"unknown layer {layer!r}; layers are: {', '.join(n for n, _ in steps)}")
+
     def forward_layers(self, x, layers: Sequence[str]) -> dict[str, torch.Tensor]:
-        """Outputs of the named layers, computing only as deep as the deepest one."""
+        """Outputs of the named layers (step names or their modules' dotted names), computing only as deep as the
+        deepest one."""
+        asked = {layer: self.resolve(layer) for layer in layers}
+        out = self._forward_steps(x, set(asked.values()))
+        return {layer: out[name] for layer, name in asked.items()}
+
+    def _forward_steps(self, x, wanted: set[str]) -> dict[str, torch.Tensor]:
         steps = self.steps()
         names = [n for n, _ in steps]
-        unknown = [l for l in layers if l not in names]
-        if unknown:
-            raise KeyError(f"unknown layer {unknown[0]!r}; layers are: {', '.join(names)}")
-        wanted = set(layers)
-        last = max(names.index(l) for l in layers)
+        last = max(names.index(l) for l in wanted)
         out = {}
         for i in range(last + 1):
             name, module = steps[i]

@@ -1,8 +1,8 @@
-"""Loading a model by name: build it, load its described weights (or a file, or seeded random ones), and know how
-far they reach and which layer to take features from by default."""
+"""Loading a model: by registry name (build it, load its described weights, a file, or seeded random ones, and
+know how far they reach), or any other network — a module, a model file, ``timm:NAME``, ``torchvision:NAME`` —
+and which layer to take features from by default."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -11,8 +11,11 @@ from torch import nn
 from transferlab.data.transforms import Preprocess
 from transferlab.files import sha256_file
 from transferlab.models.base import Backbone
+from transferlab.models.foreign import LIBRARIES, is_model_file, load_library_model, load_model_file, wrap_module
 from transferlab.models.heads import pooled_head_net
-from transferlab.models.registry import get_spec
+from transferlab.models.loaded import LoadedModel, imagenet_categories
+from transferlab.models.module import ModuleBackbone
+from transferlab.models.registry import MODELS, get_spec
 from transferlab.models.sources import WeightsError, load_torch_file
 from transferlab.models.spec import ModelSpec
 from transferlab.models.weights import Weights, load_state_dict_for
@@ -20,6 +23,14 @@ from transferlab.models.weights import Weights, load_state_dict_for
 
 def default_feature_layer(model: LoadedModel) -> tuple[str, str]:
     """The model's default feature layer (its spec's first ``feature_layers`` entry its weights reach), and why."""
+    if isinstance(model.net, ModuleBackbone):
+        arch = model.name.partition(":")[2]
+        if arch in MODELS and model.net.aliases:  # torchvision:vgg16: our vgg16's default, by its stable name
+            layer, what = get_spec(arch).feature_layers[0]
+            return layer, f"{arch}'s default feature layer ({what})"
+        layer = model.net.default_layer()
+        return layer, (f"{model.name}'s output" if layer == "output" else
+                       f"the input of {model.name}'s last Linear layer (its penultimate representation)")
     choices = get_spec(model.name).feature_layers
     usable = model.usable_layers()
     (first, first_is), *_ = choices
@@ -31,64 +42,6 @@ def default_feature_layer(model: LoadedModel) -> tuple[str, str]:
                            f"{model.tag!r} weights stop")
     raise WeightsError(f"{model.name} weights {model.tag!r} reach none of its default feature layers "
                        f"({', '.join(l for l, _ in choices)}); choose one with --layer: {', '.join(usable[1:])}")
-
-
-def imagenet_categories() -> list[str]:
-    path = Path(__file__).parents[1] / "data" / "imagenet_classes.txt"
-    return path.read_text().splitlines()
-
-
-@dataclass
-class LoadedModel:
-    """A backbone in eval mode with the identity of its weights, how far they reach, and their preprocessing."""
-
-    name: str
-    net: Backbone
-    tag: str  # a weights tag, "file", or "none" (random initialisation)
-    weights_id: str  # sha256 of the weights file, or "random-init-seed-N"
-    covers: str | None  # deepest pretrained layer; None for random weights
-    preprocess: Preprocess
-    categories: list[str] | None
-    source: str = ""  # URL, package or path the weights came from
-    meta: dict = field(default_factory=dict)  # fine-tuning record of a transferlab checkpoint
-
-    @property
-    def pretrained(self) -> bool:
-        return self.covers is not None
-
-    def label(self) -> str:
-        if not self.pretrained:
-            return f"{self.name} [RANDOM WEIGHTS, not pretrained; {self.weights_id}]"
-        reach = "" if self.covers == self.net.layer_names()[-1] else f", pretrained up to {self.covers}"
-        return f"{self.name} [{self.tag} weights {self.weights_id[:12]}{reach}]"
-
-    def usable_layers(self) -> list[str]:
-        """Layers whose output depends on pretrained weights only (all layers for explicitly random weights)."""
-        steps = self.net.steps()
-        if not self.pretrained:
-            return [n for n, _ in steps]
-        names = [n for n, _ in steps]
-        end = names.index(self.covers) + 1
-        while end < len(steps) and self.net.step_params(steps[end][1]) == 0:
-            end += 1
-        return names[:end]
-
-    def check_layers(self, layers) -> None:
-        names = self.net.layer_names()
-        usable = set(self.usable_layers())
-        for layer in layers:
-            if layer not in names:
-                raise KeyError(f"{self.name} has no layer {layer!r}; layers: {', '.join(names[1:])}")
-            if layer not in usable:
-                raise WeightsError(
-                    f"{self.name} weights {self.tag!r} are pretrained only up to {self.covers}; {layer} would come "
-                    f"from random weights. Use --weights imagenet (the full official file) or a layer up to "
-                    f"{self.covers}")
-
-    def provenance(self) -> dict:
-        return {"model": self.name, "weights": self.tag, "weights_sha256": self.weights_id,
-                "weights_source": self.source, "pretrained": self.pretrained, "pretrained_up_to": self.covers,
-                "preprocess": self.preprocess.describe()}
 
 
 def _head_key(net: nn.Module) -> str:
@@ -123,8 +76,36 @@ def resolve_tag(spec: ModelSpec, weights: str) -> Weights:
     return spec.weights[0]
 
 
-def load_model(name: str, weights: str = "auto", seed: int = 0) -> LoadedModel:
-    """Build ``name`` and load ``weights``: a tag of the registry, ``auto``, ``none`` (random, seeded) or a file."""
+def registry_aliases(name: str) -> dict[str, str]:
+    """Our architecture's stable layer names → its modules' dotted names (VGG16: ``pool5`` → ``features.30``)."""
+    with torch.device("meta"):
+        net = get_spec(name).builder()
+    dotted = {id(m): n for n, m in net.named_modules() if n}
+    return {step: dotted[id(m)] for step, m in net.steps() if id(m) in dotted}
+
+
+def load_model(name, weights: str = "auto", seed: int = 0, *, preprocess: Preprocess | None = None,
+               trust_pickle: bool = False, pretrained: bool | None = None) -> LoadedModel:
+    """Build ``name`` and load ``weights``: a tag of the registry, ``auto``, ``none`` (random, seeded) or a
+    state-dict file.
+
+    ``name`` may also be any ``torch.nn.Module`` (with the ``preprocess`` it expects, default ImageNet's, and
+    whether it is ``pretrained``, default unknown), a TorchScript file, a ``torch.save(model)`` pickle (only with
+    ``trust_pickle``: unpickling runs code), or ``timm:NAME`` / ``torchvision:NAME``.
+    """
+    if isinstance(name, nn.Module):
+        if weights != "auto":
+            raise ValueError(f"a module holds its own weights; load {weights!r} into it before load_model")
+        return wrap_module(name, preprocess=preprocess, pretrained=pretrained)
+    if name.partition(":")[0] in LIBRARIES:
+        arch = name.partition(":")[2]
+        aliases = registry_aliases(arch) if name.startswith("torchvision:") and arch in MODELS else None
+        return load_library_model(name, weights, seed, aliases)
+    if name not in MODELS and is_model_file(name):
+        if weights != "auto":
+            raise ValueError(f"{name}: a model file holds its own weights; --weights {weights} applies to named "
+                             f"architectures only")
+        return load_model_file(name, trust_pickle, preprocess, pretrained)
     spec = get_spec(name)
     default_pre = spec.weights[0].preprocess if spec.weights else Preprocess()
     if weights == "none":

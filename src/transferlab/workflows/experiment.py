@@ -14,7 +14,7 @@ from transferlab.data.datasets import load_dataset, make_splits, parse_protocol,
 from transferlab.features.cache import FeatureCache
 from transferlab.features.extractor import Extractor
 from transferlab.features.export import load_stored, stored_outputs
-from transferlab.models.builder import default_feature_layer, load_model
+from transferlab.models.builder import LoadedModel, default_feature_layer, load_model
 from transferlab.plots.confusion import confusion_figure
 from transferlab.provenance import (
     RUN_FILE,
@@ -55,6 +55,12 @@ class RunConfig:
     strict: bool = False
     progress: bool | None = None
     features: str | None = None  # a Parquet store or .npz file (transferlab extract) instead of extracting
+    trust_pickle: bool = False  # a model file may be a torch.save(model) pickle (loading it runs its code)
+
+
+def load_run_model(cfg: RunConfig):
+    """The LoadedModel ``cfg`` names (its model, weights, seed; a trusted pickle only with ``trust_pickle``)."""
+    return load_model(cfg.model, cfg.weights, seed=cfg.seed, trust_pickle=cfg.trust_pickle)
 
 
 def fill_defaults(cfg: RunConfig, default_layers: Callable[[], tuple[list[str], str]], fixed_split: bool,
@@ -84,8 +90,7 @@ def default_layers(model) -> tuple[list[str], str]:
 def extract_dataset(cfg: RunConfig, outputs: list[tuple[str, str]], loaded: tuple | None = None):
     """The dataset and its features for ``outputs`` (cached), with bad files reported (fatal with ``strict``);
     ``loaded``: the (dataset, model) already loaded for ``cfg``."""
-    dataset, model = loaded or (load_dataset(cfg.data, cfg.limit_per_class),
-                                load_model(cfg.model, cfg.weights, seed=cfg.seed))
+    dataset, model = loaded or (load_dataset(cfg.data, cfg.limit_per_class), load_run_model(cfg))
     extractor = Extractor(model, outputs, gray=cfg.gray, resize=cfg.resize, runtime=cfg.runtime,
                           batch_size=cfg.batch_size, workers=cfg.workers, device=cfg.device,
                           cache=FeatureCache(cfg.cache) if cfg.cache else None, progress=cfg.progress)
@@ -128,10 +133,16 @@ def fit_and_evaluate(x_all: np.ndarray, y_all: np.ndarray, splits, classes: list
                   fit_seconds=float(np.mean([r.fit_seconds for r in runs])), runs=runs)
 
 
-def run_experiment(cfg: RunConfig, log: Callable[[str], None] = lambda msg: None) -> RunRecord:
+def run_experiment(cfg: RunConfig, log: Callable[[str], None] = lambda msg: None,
+                   model: LoadedModel | None = None) -> RunRecord:
     """Run ``cfg`` and return the result record (accuracies, confusion, timings, provenance). What ``cfg`` leaves
-    to defaults (layers, protocol ``auto``) is chosen before extracting, said through ``log`` and recorded."""
+    to defaults (layers, protocol ``auto``) is chosen before extracting, said through ``log`` and recorded.
+
+    ``model``: a network already loaded (``load_model(my_module, preprocess=...)``) instead of ``cfg.model``,
+    whose name the record then carries. The gray mode adapts it in place: give each run its own."""
     parse_protocol(cfg.protocol)
+    if model is not None:
+        cfg = replace(cfg, model=model.name, weights=model.tag)
     if cfg.features:  # features written by `transferlab extract` (local or Ray engine)
         stored = stored_outputs(cfg.features)
         held = [layer for layer, pool in stored if pool == cfg.pool]
@@ -148,7 +159,7 @@ def run_experiment(cfg: RunConfig, log: Callable[[str], None] = lambda msg: None
         extraction = Extraction(feature_store=str(cfg.features), bad_files=[BadFile(p, r) for p, r in ext.bad])
     else:
         dataset = load_dataset(cfg.data, cfg.limit_per_class)
-        model = load_model(cfg.model, cfg.weights, seed=cfg.seed)
+        model = model or load_run_model(cfg)
         cfg, chosen = fill_defaults(cfg, lambda: default_layers(model), dataset.has_fixed_split, log)
         outputs = [(layer, cfg.pool) for layer in cfg.layers]
         dataset, model, ext = extract_dataset(cfg, outputs, (dataset, model))

@@ -17,7 +17,6 @@ from matplotlib.figure import Figure
 from transferlab.classify.estimators import C_GRID, CLASSIFIERS
 from transferlab.data.datasets import load_dataset, make_splits
 from transferlab.data.images import load_image
-from transferlab.models.builder import load_model
 from transferlab.models.gray import GRAY_MODES, apply_gray
 from transferlab.models.registry import MODELS
 from transferlab.options import STUDIES as STUDY_NAMES
@@ -41,6 +40,7 @@ from transferlab.workflows.experiment import (
     extract_dataset,
     fill_defaults,
     fit_and_evaluate,
+    load_run_model,
 )
 
 Study = tuple[StudyRecord, Figure]  # what each study returns: its record and its figure
@@ -116,7 +116,10 @@ def study_layer_names(model) -> list[str]:
 
 
 def layers(cfg: RunConfig) -> Study:
-    model = load_model(cfg.model, cfg.weights, cfg.seed)
+    model = load_run_model(cfg)
+    if model.origin != "registry":  # its layer choice and timing walk our architectures' named steps
+        raise ValueError(f"the layers study compares our architectures' named layers; for {model.name}, compare "
+                         f"the layers you choose with `transferlab run --layer A` (one run per layer)")
     names = study_layer_names(model)
     f = _Features(cfg, [(n, cfg.pool) for n in names])
     ms = _forward_ms(model, names, model.preprocess.crop)
@@ -143,7 +146,7 @@ def layers(cfg: RunConfig) -> Study:
 
 
 def pooling(cfg: RunConfig) -> Study:
-    model = load_model(cfg.model, cfg.weights, cfg.seed)
+    model = load_run_model(cfg)
     shapes = _map_sizes(model, cfg.layers)
     pools = ["avg", "max", "avgmax", "spp:1,2,4", "flatten"]
     # flatten is kept for maps of at most 25,088 values (VGG's pool5): larger ones would fill the cache
@@ -169,7 +172,7 @@ def pooling(cfg: RunConfig) -> Study:
 
 def _conv1_scale(cfg: RunConfig, mode: str, paths) -> float:
     """Mean |first-convolution output| over a few images under a gray mode (its effect on activation scale)."""
-    model = load_model(cfg.model, cfg.weights, cfg.seed)
+    model = load_run_model(cfg)
     channels = apply_gray(model.net, mode)
     first = model.net.layer_names()[1]
     x = torch.stack([model.preprocess.pixels(load_image(p), channels) for p in paths])
@@ -350,7 +353,7 @@ def run_study(name: str, cfg: RunConfig, out: Path, log: Callable[[str], None] =
     if name not in STUDIES:
         raise KeyError(f"unknown study {name!r}; choose one of {', '.join(STUDIES)}")
     cfg, _ = fill_defaults(replace(cfg, layers=[]) if name in OWN_LAYERS and not cfg.layers else cfg,
-                           lambda: default_layers(load_model(cfg.model, cfg.weights, cfg.seed)),
+                           lambda: default_layers(load_run_model(cfg)),
                            load_dataset(cfg.data, cfg.limit_per_class).has_fixed_split, log)
     record, fig = STUDIES[name](cfg)
     save(fig, out / "study.png")
