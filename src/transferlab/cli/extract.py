@@ -46,7 +46,7 @@ def run(args) -> int:
                                 gray=args.gray, resize=args.resize, runtime=args.runtime, batch_size=args.batch_size,
                                 workers=args.workers, device=args.device, cache=args.cache,
                                 progress=False if args.quiet else None, strict=args.strict,
-                                rows_per_file=args.rows_per_file)
+                                rows_per_file=args.rows_per_file, calibration_images=args.calibration_images)
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0

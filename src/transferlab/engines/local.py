@@ -9,6 +9,8 @@ from transferlab.data.datasets import ImageDataset
 from transferlab.engines import output_dims
 from transferlab.features.cache import FeatureCache
 from transferlab.features.extractor import Extractor
+from transferlab.features.quantize import training_calibration
+from transferlab.options import CALIBRATION_IMAGES
 from transferlab.features.store import build_metadata, write_extraction
 from transferlab.models.builder import LoadedModel
 
@@ -16,10 +18,12 @@ from transferlab.models.builder import LoadedModel
 def extract_local(dataset: ImageDataset, out: str | Path, model: LoadedModel, outputs: Sequence[tuple[str, str]], *,
                   gray: str = "replicate", resize: str = "crop", runtime: str = "eager", batch_size: int = 16,
                   workers: int | None = None, device: str = "cpu", cache: str | None = None,
-                  progress: bool | None = None, strict: bool = False, rows_per_file: int | None = None) -> dict:
+                  progress: bool | None = None, strict: bool = False, rows_per_file: int | None = None,
+                  calibration_images: int = CALIBRATION_IMAGES) -> dict:
     """Features of ``dataset`` for ``outputs`` (through the feature cache) into the store ``out``; a summary."""
     ex = Extractor(model, list(outputs), gray=gray, resize=resize, runtime=runtime, batch_size=batch_size,
-                   workers=workers, device=device, cache=FeatureCache(cache) if cache else None, progress=progress)
+                   workers=workers, device=device, cache=FeatureCache(cache) if cache else None, progress=progress,
+                   calibration=training_calibration(dataset, calibration_images) if runtime == "int8" else None)
     result = ex.extract(dataset.paths)
     if result.bad and strict:
         path, reason = result.bad[0]
