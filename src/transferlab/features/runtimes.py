@@ -38,8 +38,10 @@ from transferlab.files import cache_dir
 from transferlab.options import RUNTIMES
 
 # runtime -> stated bound on deviation() from eager fp32 features of the same images. Measured on 15 Scene:
-# onnx ~1e-6; bf16 ~0.01-0.03 on VGG16 conv layers, ~0.13 on EfficientNet-Lite0 (depthwise convs, 16 blocks)
-TOLERANCE = {"eager": 0.0, "onnx": 1e-4, "bf16": 0.2, "fp16": 0.05, "int8": 0.3}
+# onnx ~1e-6; bf16 ~0.01-0.03 on VGG16 conv layers, ~0.13 on EfficientNet-Lite0 (depthwise convs, 16 blocks);
+# int8 0.116 on VGG16 pool5 (64 test images, 200 calibration images). EfficientNet-Lite0 int8 deviates ~1.0 (cosine
+# 0.90): its recipe fails and bench shows it above this bound (benchmarks/README.md)
+TOLERANCE = {"eager": 0.0, "onnx": 1e-4, "bf16": 0.2, "fp16": 0.05, "int8": 0.2}
 
 ONNX_OPSET = 18  # the dynamo exporter's own; it converts to others through onnxscript's version converter
 # torch.onnx's exporter: "dynamo" (torch.export + onnxscript, the one torch keeps; the TorchScript-based one is
