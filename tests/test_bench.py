@@ -62,7 +62,7 @@ def test_no_row_exceeds_its_ceiling_and_no_data_means_sample_photos(capsys):
     assert res["data"].startswith("sample photos") and res["images"] == 3 and "accuracy" not in res
     bf16 = onednn_bf16()
     assert [r["config"] for r in res["rows"]] == ["baseline", "network", "pipeline", "extractor-eager",
-                                                   "extractor-onnx"] + ["extractor-bf16"] * bf16
+                                                   "extractor-onnx"] + ["extractor-bf16"] * bf16 + ["extractor-int8"]
     assert ("bf16" in res["runtimes_skipped"]) is not bf16
     cpu = res["cpu"]
     flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")).split()
@@ -72,6 +72,9 @@ def test_no_row_exceeds_its_ceiling_and_no_data_means_sample_photos(capsys):
     kernels = res["ceiling_gflops"]["fp32"]["kernels"]
     assert set(kernels) == {"torch.mm: matmul 32²", "oneDNN: matmul 32²"} | {
         f"{way}: {layer}" for way in ("nchw", "eager", "onnx") for layer in ("conv1 3×224×224", "conv2 64×27×27")}
+    # int8: ORT's u8×s8 kernels of the same layers (QLinearConv) and an integer matmul
+    assert set(res["ceiling_gflops"]["int8"]["kernels"]) == {"ort-int8: MatMulInteger 32²"} | {
+        f"ort-int8: {layer}" for layer in ("conv1 3×224×224", "conv2 64×27×27")}
     for numerics, c in res["ceiling_gflops"].items():
         assert c["best"] == max(k["max"] for k in c["kernels"].values()) == c["kernels"][c["kernel"]]["max"] > 0
     for r in res["rows"]:
@@ -79,8 +82,11 @@ def test_no_row_exceeds_its_ceiling_and_no_data_means_sample_photos(capsys):
             assert 0 < r["gflops"] <= res["ceiling_gflops"][r["numerics"]]["best"], r["config"]
             assert 0 < r["share_of_ceiling"] <= 1, r["config"]
     assert res["over_ceiling"] == []
+    int8 = next(r for r in res["rows"] if r["config"] == "extractor-int8")
+    assert int8["numerics"] == "int8" and 0 < int8["max_rel_error"] <= int8["tolerance"]
     text = format_report(res)
-    assert "ceiling fp32:" in text and "accuracy: not measured" in text and cpu["torch_capability"] in text
+    assert "ceiling fp32:" in text and "ceiling int8:" in text and "accuracy: not measured" in text
+    assert cpu["torch_capability"] in text
 
 
 def test_bench_command_reports_every_field(shared_dir, tmp_path, capsys):
@@ -90,12 +96,13 @@ def test_bench_command_reports_every_field(shared_dir, tmp_path, capsys):
     # relu1_1 (one convolution) keeps bf16 quick on CPUs whose PyTorch has no fast bf16 kernels
     rc = main(["bench", "--data", str(data), "--layer", "relu1_1", "--images", "4", "--repeats", "1",
                "--batch-size", "2", "--matmul-size", "128", "--accuracy-per-class", "1", "--cache", str(tmp_path),
-               "--runtime", "eager", "onnx", "bf16", "--json"])
+               "--runtime", "eager", "onnx", "bf16", "int8", "--json"])
     assert rc == 0
     res = json.loads(capsys.readouterr().out)
     configs = [r["config"] for r in res["rows"]]
-    assert configs == ["baseline", "network", "pipeline", "extractor-eager", "extractor-onnx", "extractor-bf16"]
-    for key in ("fp32", "bf16"):
+    assert configs == ["baseline", "network", "pipeline", "extractor-eager", "extractor-onnx", "extractor-bf16",
+                       "extractor-int8"]
+    for key in ("fp32", "bf16", "int8"):
         assert res["ceiling_gflops"][key]["median"] > 0
     for r in res["rows"]:
         ips = r["images_per_s"]
@@ -108,9 +115,13 @@ def test_bench_command_reports_every_field(shared_dir, tmp_path, capsys):
     assert rows["extractor-onnx"]["max_rel_error"] <= rows["extractor-onnx"]["tolerance"]
     assert 0 < rows["extractor-bf16"]["max_rel_error"] <= rows["extractor-bf16"]["tolerance"]
     assert rows["baseline"]["max_rel_error"] < 1e-4  # the notebook's code computes the same features
-    assert set(res["accuracy"]) == {"fp32", "bf16"}
+    assert 0 < rows["extractor-int8"]["max_rel_error"] <= rows["extractor-int8"]["tolerance"]
+    assert set(res["accuracy"]) == {"fp32", "bf16", "int8"}
     assert res["accuracy"]["bf16"]["numerics"] == "bf16" and res["accuracy"]["fp32"]["test_images"] == 15
-    for name in ("extractor-eager", "extractor-onnx", "extractor-bf16"):
+    assert res["accuracy"]["int8"]["numerics"] == "int8"
+    # the timed int8 row calibrates on training images only
+    assert res["int8_calibration"]["images"] == 32 and res["int8_calibration"]["from"].startswith("training images")
+    for name in ("extractor-eager", "extractor-onnx", "extractor-bf16", "extractor-int8"):
         assert 0 <= rows[name]["accuracy"] <= 1 and rows[name]["full_15scene_minutes"] > 0
     assert res["decode_headroom"] > 0
 
@@ -118,5 +129,6 @@ def test_bench_command_reports_every_field(shared_dir, tmp_path, capsys):
     for field in ("GFLOP per image", "ceiling fp32:", "ceiling bf16:", "torch.mm: matmul 128²", "CPU:",
                   "img/s median [min–max]", "GFLOP/s",
                   "of ceiling", "vs baseline", "peak MB", "max rel err", "accuracy", "15 Scene min",
-                  "decoding headroom", "accuracy fp32 (eager)", "accuracy bf16 (bf16)", *configs):
+                  "decoding headroom", "accuracy fp32 (eager)", "accuracy bf16 (bf16)", "accuracy int8 (int8)",
+                  "ceiling int8:", "int8: ort-qdq", *configs):
         assert field in text, field

@@ -114,3 +114,15 @@ def test_a_class_whose_images_are_all_unreadable_is_named(shared_dir, tmp_path, 
     code = main(["run", "--data", str(tmp_path / "ds"), "--weights", "imagenet-conv", "--layer", "pool1",
                  "--cache", cache, "--out", str(tmp_path / "o"), "--quiet", "--workers", "0"])
     assert code == 2 and "class 'Street' has no readable image in test" in capsys.readouterr().err
+
+
+def test_int8_run_records_its_numerics_and_training_calibration_set(shared_dir, cache, tmp_path, monkeypatch):
+    monkeypatch.setenv("TRANSFERLAB_CACHE", str(tmp_path))  # the quantized graph goes here
+    cfg = RunConfig(data=str(shared_dir / "data" / "15scene"), model="vgg16", weights="imagenet-conv",
+                    layers=["pool1"], limit_per_class=1, cache=cache, workers=0, runtime="int8",
+                    calibration_images=4)
+    prov = run_experiment(cfg).provenance
+    calib = prov.extra["calibration"]
+    assert prov.extra["numerics"] == "int8" and calib["images"] == 4 and len(calib["hash"]) == 32
+    assert prov.extra["feature_specs"][0]["calibration"] == calib and prov.extra["feature_specs"][0]["numerics"] == "int8"
+    assert prov.config["calibration_images"] == 4

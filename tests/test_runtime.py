@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from transferlab.features.cache import FeatureCache
-from transferlab.features.extractor import Extractor, FeatureNet
+from transferlab.data.datasets import load_dataset
+from transferlab.features.extractor import Extractor, FeatureNet, numerics_record
+from transferlab.features.quantize import RECIPE, pick_calibration, training_calibration
 from transferlab.models.gray import apply_gray
 from transferlab.features import runtimes as runtime_module
 from transferlab.features.runtimes import RUNTIMES, TOLERANCE, deviation, export_onnx, make_runner, onnx_key
@@ -116,3 +118,81 @@ def test_two_loads_of_partial_weights_give_one_onnx_key():
     nets = [FeatureNet(load_model("alexnet", "imagenet-conv").net, [("pool5", "avg")]) for _ in range(2)]
     assert torch.equal(nets[0].net.classifier[-1].weight, nets[1].net.classifier[-1].weight)
     assert onnx_key(nets[0], (3, 224, 224)) == onnx_key(nets[1], (3, 224, 224))
+
+
+# ---------------------------------------------------------------------------------------------------- int8
+
+
+@pytest.fixture(scope="module")
+def train_paths(shared_dir):
+    root = shared_dir / "data" / "15scene" / "train"
+    if not root.is_dir():
+        pytest.skip("15 Scene not found under ../shared (TRANSFERLAB_SHARED)")
+    return sorted(root.glob("*/*.jpg"))
+
+
+def _int8_extractor(calibration, outputs=OUTPUTS, cache=None):
+    return Extractor(load_model("vgg16", "imagenet-conv"), outputs, runtime="int8", calibration=calibration,
+                     cache=cache, progress=False)
+
+
+def test_int8_matches_eager_fp32_within_tolerance(batch, reference, train_paths, tmp_path, monkeypatch):
+    # 8 training images (never the test images in `batch`), one quantization, cached under the ONNX folder
+    monkeypatch.setenv("TRANSFERLAB_CACHE", str(tmp_path))
+    ext = _int8_extractor(pick_calibration(train_paths, 8))
+    got = ext.runner()(batch)
+    quantized = list((tmp_path / "onnx").glob("int8-*.onnx"))
+    assert len(quantized) == 1
+    for ref, out in zip(reference, got, strict=True):
+        assert out.dtype == np.float32 and out.shape == ref.shape and np.isfinite(out).all()
+        assert 0 < deviation(ref, out) <= TOLERANCE["int8"], deviation(ref, out)
+    mtime = quantized[0].stat().st_mtime_ns
+    again = _int8_extractor(pick_calibration(train_paths, 8)).runner()(batch[:1])  # the cached graph, reused
+    assert quantized[0].stat().st_mtime_ns == mtime
+    np.testing.assert_allclose(again[0], got[0][:1], rtol=1e-5, atol=1e-6)
+
+
+def test_int8_features_are_keyed_and_labelled_by_their_calibration_set(train_paths, tmp_path):
+    cache = FeatureCache(tmp_path)
+    a = _int8_extractor(train_paths[:3], cache=cache)
+    spec = a.specs[OUTPUTS[0]]
+    assert spec["numerics"] == "int8"
+    assert spec["calibration"]["images"] == 3 and spec["calibration"]["recipe"] == RECIPE
+    eager = Extractor(load_model("vgg16", "imagenet-conv"), OUTPUTS, cache=cache).keys
+    assert set(a.keys.values()).isdisjoint(eager.values())
+    assert _int8_extractor(train_paths[2::-1], cache=cache).keys == a.keys  # the set, not its order
+    assert set(_int8_extractor(train_paths[1:4], cache=cache).keys.values()).isdisjoint(a.keys.values())
+    assert numerics_record(a.specs) == {"numerics": "int8", "calibration": spec["calibration"]}
+    assert numerics_record(Extractor(load_model("vgg16", "imagenet-conv"), OUTPUTS).specs) == {"numerics": "fp32"}
+
+
+def test_int8_calibrates_on_training_images_only(shared_dir, tmp_path):
+    data = shared_dir / "data" / "15scene"
+    if not data.is_dir():
+        pytest.skip("15 Scene not found under ../shared (TRANSFERLAB_SHARED)")
+    ds = load_dataset(data)
+    picked = training_calibration(ds, 30)
+    train = {p for p, s in zip(ds.paths, ds.split) if s == "train"}
+    assert len(picked) == 30 == len(set(picked)) and set(picked) <= train
+    assert {p.parent.name for p in picked} == {p.parent.name for p in train}  # spread over every class
+    assert training_calibration(ds, 10_000) == sorted(train)  # all of them when asked for more
+    flat = tmp_path / "flat"
+    for c in ("a", "b"):
+        (flat / c).mkdir(parents=True)
+        (flat / c / "x.jpg").write_bytes((data / "train").glob("*/*.jpg").__next__().read_bytes())
+    with pytest.raises(ValueError, match="training images only"):
+        training_calibration(load_dataset(flat))
+
+
+def test_int8_without_calibration_and_calibration_without_int8_are_refused(train_paths):
+    model = load_model("vgg16", "imagenet-conv")
+    with pytest.raises(ValueError, match="needs calibration images"):
+        Extractor(model, OUTPUTS, runtime="int8")
+    with pytest.raises(ValueError, match="for runtime 'int8'"):
+        Extractor(model, OUTPUTS, runtime="eager", calibration=train_paths[:2])
+    with pytest.raises(ValueError, match="resize crop or resize"):
+        Extractor(model, OUTPUTS, runtime="int8", resize="native", calibration=train_paths[:2])
+    with pytest.raises(ValueError, match="missing.jpg: calibration image unreadable"):
+        Extractor(model, OUTPUTS, runtime="int8", calibration=[train_paths[0].parent / "missing.jpg"])
+    with pytest.raises(ValueError, match="runs on the CPU"):
+        make_runner(FeatureNet(model.net, [("pool1", "avg")]), "int8", "cuda")

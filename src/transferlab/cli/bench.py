@@ -14,7 +14,8 @@ def run(args) -> int:
     cfg = BenchConfig(data=args.data, model=args.model, weights=args.weights, layer=args.layer, pool=args.pool,
                       images=args.images, repeats=args.repeats, batch_size=args.batch_size, workers=args.workers,
                       device=args.device, runtimes=args.runtime or [], matmul_size=args.matmul_size,
-                      accuracy_per_class=args.accuracy_per_class, cache=args.cache)
+                      accuracy_per_class=args.accuracy_per_class, cache=args.cache,
+                      calibration_images=args.calibration_images)
     result = run_bench(cfg, log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(json.dumps(result, indent=2) if args.json else format_report(result))
     return 0

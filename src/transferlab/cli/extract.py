@@ -55,7 +55,8 @@ def run(args) -> int:
                                 gray=args.gray, resize=args.resize, runtime=args.runtime, batch_size=args.batch_size,
                                 workers=args.workers, device=args.device, cache=args.cache,
                                 progress=False if args.quiet else None, strict=args.strict,
-                                rows_per_file=args.rows_per_file, fmt=args.format)
+                                rows_per_file=args.rows_per_file, fmt=args.format,
+                                calibration_images=args.calibration_images)
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0

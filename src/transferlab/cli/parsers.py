@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from transferlab.options import (
     CACHE_KINDS,
+    CALIBRATION_IMAGES,
     CLASSIFIERS,
     ENGINES,
     FEATURE_FORMATS,
@@ -74,8 +75,11 @@ def add_extraction_args(p, data_required: bool = True) -> None:
     p.add_argument("--limit-per-class", type=int, default=None,
                    help="first K images (by name) per class and split: a quick subset (default: all)")
     p.add_argument("--runtime", default="eager", choices=list(RUNTIMES),
-                   help="execution mode of the network: eager/onnx exact fp32, bf16/fp16 faster but not exact "
-                        "(see transferlab bench)")
+                   help="execution mode of the network: eager/onnx exact fp32, bf16/fp16/int8 faster but not "
+                        "exact (see transferlab bench)")
+    p.add_argument("--calibration-images", type=int, default=CALIBRATION_IMAGES,
+                   help="--runtime int8: training images to calibrate on, spread over the sorted train/ split "
+                        "(default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=16, help="images per forward pass")
     p.add_argument("--workers", type=int, default=None,
                    help="decoding worker processes (default: CPUs - 1, between 1 and 4)")
@@ -294,6 +298,9 @@ def bench(sub) -> None:
     p.add_argument("--accuracy-per-class", type=int, default=8,
                    help="with --data: accuracy of each numerics on the first K images per class and split, 0 to "
                         "skip (default: %(default)s)")
+    p.add_argument("--calibration-images", type=int, default=32,
+                   help="the int8 row's calibration images: training images of --data, else sample photos other "
+                        "than the timed ones (default: %(default)s)")
     p.add_argument("--cache", default=None,
                    help="feature cache of the accuracy comparison (default: the user cache)")
     p.add_argument("--json", action="store_true", help="print the full result as JSON (default: a text report)")

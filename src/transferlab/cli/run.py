@@ -14,7 +14,8 @@ def config_from_args(args, **extra):
     """The RunConfig of the extraction and classifier arguments, ``extra`` added."""
     return RunConfig(
         data=args.data, model=args.model, weights=args.weights, gray=args.gray, resize=args.resize,
-        limit_per_class=args.limit_per_class, runtime=args.runtime, batch_size=args.batch_size,
+        limit_per_class=args.limit_per_class, runtime=args.runtime, calibration_images=args.calibration_images,
+        batch_size=args.batch_size,
         workers=args.workers, device=args.device, cache=args.cache, strict=args.strict, seed=args.seed,
         progress=False if args.quiet else None, features=args.features, pool=args.pool, l2=not args.no_l2,
         classifier=args.classifier, C="auto" if args.C == "auto" else float(args.C), protocol=args.protocol,
@@ -45,8 +46,12 @@ def run(args) -> int:
     if ext.feature_store:
         print(f"features: {result.feature_dim} dims, read from the store {ext.feature_store}")
     else:
-        print(f"features: {result.feature_dim} dims; {ext.computed_images} computed "
-              f"({ext.images_per_s} img/s), {ext.cached_images} from cache, {ext.seconds} s")
+        numerics, calib = prov.extra.get("numerics", "fp32"), prov.extra.get("calibration")
+        print(f"features: {result.feature_dim} dims, {numerics}"
+              + (f" (calibrated on {calib['images']} training images, {calib['hash'][:12]}, {calib['recipe']})"
+                 if calib else "")
+              + f"; {ext.computed_images} computed ({ext.images_per_s} img/s), {ext.cached_images} from cache, "
+                f"{ext.seconds} s")
     print(f"accuracy {acc} · mean per-class accuracy {result.mean_class_accuracy:.4f}")
     print(f"saved {path} and {out / 'confusion.png'}")
     return 0

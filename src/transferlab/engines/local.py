@@ -10,6 +10,8 @@ from transferlab.engines import output_dims
 from transferlab.features.cache import FeatureCache
 from transferlab.features.extractor import Extractor
 from transferlab.features.export import write_npz
+from transferlab.features.quantize import training_calibration
+from transferlab.options import CALIBRATION_IMAGES
 from transferlab.features.store import build_metadata, write_extraction
 from transferlab.models.builder import LoadedModel
 
@@ -18,11 +20,12 @@ def extract_local(dataset: ImageDataset, out: str | Path, model: LoadedModel, ou
                   gray: str = "replicate", resize: str = "crop", runtime: str = "eager", batch_size: int = 16,
                   workers: int | None = None, device: str = "cpu", cache: str | None = None,
                   progress: bool | None = None, strict: bool = False, rows_per_file: int | None = None,
-                  fmt: str = "parquet") -> dict:
+                  fmt: str = "parquet", calibration_images: int = CALIBRATION_IMAGES) -> dict:
     """Features of ``dataset`` for ``outputs`` (through the feature cache) into ``out``: a Parquet store folder
     (``fmt="parquet"``) or an .npz file (``fmt="npz"``, ``features.export``); a summary."""
     ex = Extractor(model, list(outputs), gray=gray, resize=resize, runtime=runtime, batch_size=batch_size,
-                   workers=workers, device=device, cache=FeatureCache(cache) if cache else None, progress=progress)
+                   workers=workers, device=device, cache=FeatureCache(cache) if cache else None, progress=progress,
+                   calibration=training_calibration(dataset, calibration_images) if runtime == "int8" else None)
     result = ex.extract(dataset.paths)
     if result.bad and strict:
         path, reason = result.bad[0]

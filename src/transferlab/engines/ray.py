@@ -158,6 +158,9 @@ def extract_ray(dataset, out: str | Path, *, model: str, weights: str = "auto",
     ``auto`` or ``ray://host:10001`` joins an existing cluster. ``concurrency``: actors (default: one per GPU
     with ``device='cuda'``, else cluster CPUs / ``cpus_per_actor``). ``fault_marker``: test hook, see
     ``FeatureActor._fault``."""
+    if runtime == "int8":
+        raise ValueError("--runtime int8 runs on the local engine, where its calibration set is chosen and the "
+                         "graph quantized: use --engine local")
     ray = _import_ray()
     import pyarrow as pa
 

@@ -22,6 +22,7 @@ from transferlab.models.builder import LoadedModel
 from transferlab.features.cache import FeatureCache
 from transferlab.models.gray import apply_gray
 from transferlab.features.pooling import Pool
+from transferlab.features.quantize import CALIBRATION_BATCH, Calibration
 from transferlab.features.runtimes import RUNTIMES, make_runner
 
 
@@ -99,6 +100,14 @@ class Extraction:
         return self.computed / self.seconds if self.computed and self.seconds else 0.0
 
 
+def numerics_record(specs: dict) -> dict:
+    """The numerics of features with these specs, and the int8 calibration set (size, hash, recipe) when they
+    used one: what every result records beside its runtime."""
+    first = next(iter(specs.values()), {})
+    return {"numerics": first.get("numerics", "fp32"),
+            **({"calibration": first["calibration"]} if "calibration" in first else {})}
+
+
 def default_workers() -> int:
     return max(1, min(4, (os.cpu_count() or 2) - 1))
 
@@ -110,15 +119,21 @@ class Extractor:
     of their decoded pixels), preprocessed alike. The model is adapted in place for the gray mode; give each
     Extractor its own ``load_model`` result. It pickles without its cache connection and runner, which are
     reopened on first use.
+    ``runtime="int8"`` needs ``calibration``: image files of the training set only (never test images; see
+    :func:`~transferlab.features.quantize.training_calibration`), whose identity keys and labels its features.
     """
 
     def __init__(self, model: LoadedModel, outputs: Sequence[tuple[str, str]], *, gray: str = "replicate",
                  resize: str = "crop", runtime: str = "eager", batch_size: int = 16, workers: int | None = None,
-                 device: str = "cpu", cache: FeatureCache | None = None, progress: bool | None = None):
+                 device: str = "cpu", cache: FeatureCache | None = None, progress: bool | None = None,
+                 calibration: Sequence[str | Path] | None = None):
         model.check_layers([layer for layer, _ in outputs])
+        if runtime not in RUNTIMES:
+            raise ValueError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
         self.model, self.outputs, self.gray, self.runtime = model, list(dict.fromkeys(outputs)), gray, runtime
         self.channels = apply_gray(model.net, gray)
         self.preprocess = model.preprocess.with_mode(resize)
+        self.calibration = self._calibration(calibration)
         self.batch_size = 1 if resize == "native" else batch_size
         self.workers = default_workers() if workers is None else workers
         self.device = device
@@ -131,13 +146,42 @@ class Extractor:
         self.keys = {o: hashlib.sha256(json.dumps(s, sort_keys=True).encode()).hexdigest()[:32]
                      for o, s in self.specs.items()}
 
+    def _calibration(self, paths: Sequence[str | Path] | None) -> Calibration | None:
+        """The int8 runtime's calibration set (identity from the files' content, pixels decoded on demand)."""
+        if self.runtime != "int8":
+            if paths:
+                raise ValueError(f"calibration images are for runtime 'int8', not {self.runtime!r}")
+            return None
+        if not paths:
+            raise ValueError("runtime 'int8' needs calibration images from the training set (calibration=paths; "
+                             "the run, extract and study commands pick them from the train/ split)")
+        if self.preprocess.mode == "native":
+            raise ValueError("runtime 'int8' calibrates one graph for one input size: use --resize crop or resize")
+        paths = [Path(p) for p in paths]
+        hashes = []
+        for p in paths:
+            try:
+                hashes.append(file_hash(p))
+            except OSError as e:
+                raise ValueError(f"{p}: calibration image unreadable ({e.strerror})") from None
+
+        def batches():
+            for i in range(0, len(paths), CALIBRATION_BATCH):
+                yield torch.stack([self.preprocess.pixels(load_image(p), self.channels)
+                                   for p in paths[i:i + CALIBRATION_BATCH]]).numpy()
+
+        return Calibration.of(hashes, batches)
+
     def spec(self, layer: str, pool: str) -> dict:
         """Everything that changes the numbers of one output (its cache key is a hash of this); the layer by its
         stable name, so that an alias (``features.30`` for ``pool5``) shares the entries."""
-        return {"model": self.model.name, "weights_sha256": self.model.weights_id,
+        spec = {"model": self.model.name, "weights_sha256": self.model.weights_id,
                 "layer": self.model.net.resolve(layer),
                 "pool": pool, "preprocess": self.preprocess.key(), "gray": self.gray,
                 "numerics": RUNTIMES[self.runtime]}
+        if self.calibration is not None:
+            spec["calibration"] = self.calibration.identity()
+        return spec
 
     def __getstate__(self):
         state = dict(self.__dict__)
@@ -146,7 +190,7 @@ class Extractor:
 
     def runner(self):
         if self._runner is None:
-            self._runner = make_runner(self.featurenet, self.runtime, self.device)
+            self._runner = make_runner(self.featurenet, self.runtime, self.device, self.calibration)
         return self._runner
 
     def extract(self, paths: Sequence) -> Extraction:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from transferlab.features.extractor import file_hash
+from transferlab.features.extractor import file_hash, numerics_record
 from transferlab.provenance import library_versions as core_versions
 
 FORMAT = "transferlab-features/1"
@@ -114,7 +114,8 @@ def build_metadata(model, extractor, dataset, dims: dict[tuple[str, str], int], 
     return {
         "format": FORMAT, "classes": list(dataset.classes), "outputs": outputs,
         "provenance": {**model.provenance(), "label": model.label(), "gray": extractor.gray,
-                       "resize": extractor.preprocess.mode, "runtime": extractor.runtime, "engine": engine,
+                       "resize": extractor.preprocess.mode, "runtime": extractor.runtime,
+                       **numerics_record(extractor.specs), "engine": engine,
                        "dataset": dataset.describe(), "versions": library_versions(),
                        "date": time.strftime("%Y-%m-%d %H:%M:%S"), **(extra or {})},
     }

@@ -94,11 +94,13 @@ def find_inputs(paths) -> Inputs:
 
 def _title(src: Source) -> str:
     rec, prov = src.record, src.provenance
+    numerics = prov.extra.get("numerics", "fp32")
+    inexact = f" · {numerics} features" if numerics != "fp32" else ""  # bf16, fp16, int8: labelled
     if isinstance(rec, RunRecord):
         return (f"{prov.label or prov.model or '?'} · {'+'.join(prov.layers)} {prov.pool or ''} · "
-                f"{prov.classifier or ''}")
+                f"{prov.classifier or ''}{inexact}")
     if isinstance(rec, StudyRecord):
-        return f"study {rec.study} · {prov.label or prov.model}"
+        return f"study {rec.study} · {prov.label or prov.model}{inexact}"
     return f"fine-tuning {rec.model or prov.model or '?'} ({rec.mode or '?'})"
 
 
@@ -117,6 +119,7 @@ def run_command(prov: Provenance, out: Path | None = None) -> str:
     flags = [("pool", "--pool"), ("gray", "--gray"), ("resize", "--resize"), ("classifier", "--classifier"),
              ("C", "--C"), ("pca", "--pca"), ("protocol", "--protocol"), ("train_per_class", "--train-per-class"),
              ("limit_per_class", "--limit-per-class"), ("seed", "--seed"), ("runtime", "--runtime"),
+             ("calibration_images", "--calibration-images"),
              ("device", "--device")]
     for key, flag in flags:
         if key in cfg and cfg[key] != getattr(default, key) and cfg[key] is not None:

@@ -43,6 +43,7 @@ from tabulate import tabulate
 from transferlab.data.datasets import load_dataset
 from transferlab.data.samples import SAMPLES, sample_array
 from transferlab.features.extractor import FeatureNet, default_workers
+from transferlab.features.quantize import RECIPE, training_calibration
 from transferlab.features.runtimes import RUNTIMES, TOLERANCE, deviation
 from transferlab.models.builder import default_feature_layer
 from transferlab.workflows.bench_child import BenchConfig, load_weights, run_child, weights_tag
@@ -57,24 +58,27 @@ FULL_15SCENE = 4485  # images in 15 Scene (train + test), for the projected full
 
 def skipped_runtimes(device: str) -> dict[str, str]:
     """Runtimes that run on ``device`` but are left out of the default set there, with the reason."""
-    if device.startswith("cuda") or onednn_bf16():
+    if device.startswith("cuda"):
+        return {"int8": "ONNX Runtime's int8 kernels run on the CPU"}
+    if onednn_bf16():
         return {}
     return {"bf16": "this CPU has no oneDNN bf16 kernels, which need AVX-512 BW/VL/DQ or AVX-NE-CONVERT, and "
                     "PyTorch's fallback is far slower than fp32; ask for it with --runtime bf16"}
 
 
 def default_runtimes(device: str) -> list[str]:
-    """Every runtime that runs at speed on ``device`` (fp16 is GPU mixed precision)."""
+    """Every runtime that runs at speed on ``device`` (fp16 is GPU mixed precision, int8 the CPU's)."""
     return [r for r in RUNTIMES if r not in skipped_runtimes(device) and (r != "fp16" or device.startswith("cuda"))]
 
 
-def _sample_photos(n: int, folder: Path) -> list[Path]:
+def _sample_photos(n: int, folder: Path, start: int = 0) -> list[Path]:
     """``n`` distinct JPEG files cut from the sample photos of scikit-image and scikit-learn (80% crops at distinct
-    offsets): real photos offline, and no two files alike for the extractor's cache to merge."""
+    offsets): real photos offline, and no two files alike for the extractor's cache to merge. Crops ``start`` to
+    ``start + n - 1`` of one fixed sequence: calls with disjoint ranges give disjoint sets."""
     arrays = [sample_array(name) for name in SAMPLES]
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for i in range(n):
+    for i in range(start, start + n):
         a = arrays[i % len(arrays)]
         h, w = a.shape[:2]
         ch, cw = int(h * 0.8), int(w * 0.8)
@@ -98,6 +102,14 @@ def bench_paths(data: str | None, n: int, folder: Path) -> list[Path]:
     return [paths[int(i * step)] for i in range(n)]
 
 
+def calibration_paths(cfg: BenchConfig, folder: Path) -> list[Path]:
+    """The int8 row's calibration images: the dataset's training images, else sample photos other than the
+    timed ones (crops after theirs)."""
+    if cfg.data is None:
+        return _sample_photos(cfg.calibration_images, folder, start=cfg.images)
+    return training_calibration(load_dataset(cfg.data), cfg.calibration_images)
+
+
 def _stats(values: list[float]) -> dict:
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "values": values}
 
@@ -111,6 +123,7 @@ def accuracy_comparison(cfg: BenchConfig, runtimes: list[str]) -> dict:
             continue  # exact modes share their features (and so their accuracy)
         rc = RunConfig(data=cfg.data, model=cfg.model, weights=weights_tag(cfg), layers=[cfg.layer],
                        pool=cfg.pool, limit_per_class=cfg.accuracy_per_class, runtime=runtime,
+                       calibration_images=cfg.calibration_images,
                        batch_size=cfg.batch_size, workers=cfg.workers, device=cfg.device, cache=cfg.cache,
                        progress=False)
         res = run_experiment(rc)
@@ -150,11 +163,13 @@ def run_bench(cfg: BenchConfig, log=lambda msg: None) -> dict:
     results: dict[str, list[dict]] = {n: [] for n in names}
     try:
         paths = bench_paths(cfg.data, cfg.images, work / "images")
+        calibration = calibration_paths(cfg, work / "calibration") if "int8" in runtimes else []
         for rnd in range(cfg.repeats):
             for name in names:
                 spec = {"name": name, "config": asdict(cfg), "paths": [str(p) for p in paths],
                         "runtime": name.split("-", 1)[1] if name.startswith("extractor-") else "eager",
                         "numerics": name.removeprefix("ceiling-"), "runtimes": runtimes,
+                        "calibration": [str(p) for p in calibration],
                         "work": str(work / f"{name}-{rnd}"),
                         "save": str(work / f"{name}.npy") if rnd == cfg.repeats - 1 and name != "pipeline" else None}
                 log(f"round {rnd + 1}/{cfg.repeats}: {name}")
@@ -192,6 +207,9 @@ def run_bench(cfg: BenchConfig, log=lambda msg: None) -> dict:
         "images": len(paths), "repeats": cfg.repeats, "device": cfg.device, "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(), "cpu": cpu_info(), "default_workers": workers, "matmul_size": cfg.matmul_size,
         "ceiling_gflops": ceiling, "baseline_images_per_s": base, "rows": rows,
+        **({"int8_calibration": {"images": len(calibration), "recipe": RECIPE,
+                                 "from": "sample photos other than the timed ones" if cfg.data is None
+                                 else f"training images of {cfg.data}"}} if calibration else {}),
         "over_ceiling": [r["config"] for r in rows if r.get("share_of_ceiling", 0) > 1],
         "runtimes_skipped": {} if cfg.runtimes else skipped_runtimes(cfg.device),
         "decode_headroom": statistics.median(r["value"] for r in results["pipeline"])
@@ -220,7 +238,8 @@ def _ceiling_lines(res: dict) -> list[str]:
     """Per numerics: the ceiling, then the best kernel of each family (matmuls, the layers run each way)."""
     lines = []
     for numerics, c in res["ceiling_gflops"].items():
-        lines.append(f"ceiling {numerics}: {c['best']:.1f} GFLOP/s → {c['best'] / res['gflop_per_image']:.2f} img/s, "
+        unit = "GOP/s" if numerics == "int8" else "GFLOP/s"  # integer operations
+        lines.append(f"ceiling {numerics}: {c['best']:.1f} {unit} → {c['best'] / res['gflop_per_image']:.2f} img/s, "
                      f"best round of {c['kernel']} (median {c['median']:.1f} [{c['min']:.1f}–{c['max']:.1f}])")
         best = {}  # family (the part of a kernel's name before ':') -> its fastest kernel
         for name, k in c["kernels"].items():
@@ -261,6 +280,9 @@ def format_report(res: dict) -> str:
                      f"(train {a['train_images']}, test {a['test_images']}, LinearSVC C=1, L2)")
     if "accuracy" not in res:
         lines.append("accuracy: not measured (it needs a labelled dataset: --data DIR or 15scene)")
+    if "int8_calibration" in res:
+        c = res["int8_calibration"]
+        lines.append(f"int8: {c['recipe']}, calibrated on {c['images']} {c['from']}")
     for runtime, why in res["runtimes_skipped"].items():
         lines.append(f"not measured: runtime {runtime} ({why})")
     if res["over_ceiling"]:

@@ -27,6 +27,7 @@ from transferlab.features.cache import FeatureCache
 from transferlab.features.extractor import Extractor, FeatureNet
 from transferlab.models.builder import load_model
 from transferlab.workflows.ceiling import best_seconds, layer_kernels, matmul_kernels
+from transferlab.workflows.ceiling_int8 import int8_kernels
 
 
 @dataclass
@@ -44,6 +45,7 @@ class BenchConfig:
     runtimes: list[str] = field(default_factory=list)  # empty: default_runtimes(device)
     matmul_size: int = 4096
     accuracy_per_class: int = 8  # 0: skip the accuracy comparison (skipped anyway without a labelled dataset)
+    calibration_images: int = 32  # of the int8 row: training images (with a dataset) or sample photos unlike the timed
     cache: str | None = None  # feature cache of the accuracy comparison (default: the user cache)
     baseline_batch: int = 8
 
@@ -64,9 +66,12 @@ def _child_ceiling(spec: dict, cfg: BenchConfig, work: Path) -> dict:
         torch.backends.cuda.matmul.allow_tf32 = False
     model = load_weights(cfg)
     os.environ["TRANSFERLAB_CACHE"] = str(work / "cache")  # after loading the weights: per-layer ONNX exports only
-    kernels = itertools.chain(matmul_kernels(cfg.matmul_size, numerics, device),
-                              layer_kernels(model, (cfg.layer, cfg.pool), cfg.batch_size, numerics,
-                                            spec["runtimes"], device))
+    if numerics == "int8":
+        kernels = int8_kernels(model, (cfg.layer, cfg.pool), cfg.batch_size, cfg.matmul_size)
+    else:
+        kernels = itertools.chain(matmul_kernels(cfg.matmul_size, numerics, device),
+                                  layer_kernels(model, (cfg.layer, cfg.pool), cfg.batch_size, numerics,
+                                                spec["runtimes"], device))
     return {"kernels": {name: gflop / best_seconds(fn, device) for name, fn, gflop in kernels}}
 
 
@@ -112,7 +117,8 @@ def _child_extract(spec: dict, cfg: BenchConfig, paths: list[Path], work: Path) 
 
     runtime = spec.get("runtime", "eager")
     ext = Extractor(model, outputs, runtime=runtime, batch_size=cfg.batch_size, workers=cfg.workers,
-                    device=cfg.device, cache=FeatureCache(work / "warmup"), progress=False)
+                    device=cfg.device, cache=FeatureCache(work / "warmup"), progress=False,
+                    calibration=spec["calibration"] if runtime == "int8" else None)
     if name == "network":  # decoded beforehand: the network alone
         run = ext.runner()
         x = torch.stack([ext.preprocess.pixels(load_image(p), ext.channels) for p in paths])
@@ -123,7 +129,7 @@ def _child_extract(spec: dict, cfg: BenchConfig, paths: list[Path], work: Path) 
         return {"value": len(paths) / seconds, "seconds": seconds, "features": np.concatenate(feats)}
     if name == "pipeline":  # the network removed: what decoding and the cache alone sustain
         ext._runner = lambda x: [np.zeros((x.shape[0], 1), np.float32) for _ in ext.outputs]
-    ext.extract(paths[:cfg.batch_size])  # warm-up (and the ONNX export, if not cached yet)
+    ext.extract(paths[:cfg.batch_size])  # warm-up (and the ONNX export and quantization, if not cached yet)
     ext.cache = FeatureCache(work / "timed")
     r = ext.extract(paths)
     if r.bad:

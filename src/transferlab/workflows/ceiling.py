@@ -50,7 +50,7 @@ def cpu_info() -> dict:
             "torch_capability": torch.backends.cpu.get_cpu_capability(), "onednn_bf16": onednn_bf16()}
 
 
-def _layer_calls(net: nn.Module, shape: tuple[int, ...]) -> list[tuple[nn.Module, tuple[int, ...], float]]:
+def layer_calls(net: nn.Module, shape: tuple[int, ...]) -> list[tuple[nn.Module, tuple[int, ...], float]]:
     """Each convolution and linear layer call of ``net`` on one input of ``shape``: (module, input shape, GFLOP
     as 2 × multiply-accumulates)."""
     calls = []
@@ -72,7 +72,7 @@ def _layer_calls(net: nn.Module, shape: tuple[int, ...]) -> list[tuple[nn.Module
 
 def gflop_per_image(net: nn.Module, shape: tuple[int, ...]) -> float:
     """GFLOP (2 × multiply-accumulates) of convolutions and linear layers for one input of ``shape``."""
-    return sum(g for _, _, g in _layer_calls(net, shape))
+    return sum(g for _, _, g in layer_calls(net, shape))
 
 
 def _sync(device: str):
@@ -106,7 +106,7 @@ class _Alone(nn.Module):
         return [y[(slice(None),) + (slice(0, 1),) * (y.dim() - 1)].flatten(1)]  # flatten: a dynamic batch in ONNX
 
 
-def _layer_names(net: nn.Module) -> dict[int, str]:
+def layer_names(net: nn.Module) -> dict[int, str]:
     """id(module) -> a readable name: the backbone's step name (``conv3_2``, ``block4._expand_conv``)."""
     names = {id(m): n for n, m in net.named_modules()}
     for step, module in net.steps():
@@ -133,9 +133,9 @@ def layer_kernels(model, output: tuple[str, str], batch_size: int, numerics: str
     (layer, pool) alone at ``batch_size``, run each way a row of ``numerics`` runs it: ``nchw`` (the baseline's
     NCHW ``no_grad``) and the runtimes. One at a time, so that only one layer's tensors are alive."""
     shape = (3, model.preprocess.crop, model.preprocess.crop)
-    names = _layer_names(model.net)
+    names = layer_names(model.net)
     layers = {}
-    for m, in_shape, gflop in _layer_calls(FeatureNet(model.net, [output]).eval(), shape):
+    for m, in_shape, gflop in layer_calls(FeatureNet(model.net, [output]).eval(), shape):
         key = (repr(m), in_shape)
         if key in layers:
             layers[key][3] += 1

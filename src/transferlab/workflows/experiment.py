@@ -12,9 +12,11 @@ from transferlab.classify.blocks import join_blocks
 from transferlab.classify.estimators import evaluate, fit_classifier
 from transferlab.data.datasets import load_dataset, make_splits, parse_protocol, resolve_protocol
 from transferlab.features.cache import FeatureCache
-from transferlab.features.extractor import Extractor
+from transferlab.features.extractor import Extractor, numerics_record
 from transferlab.features.export import load_stored, stored_outputs
+from transferlab.features.quantize import training_calibration
 from transferlab.models.builder import LoadedModel, default_feature_layer, load_model
+from transferlab.options import CALIBRATION_IMAGES
 from transferlab.plots.confusion import confusion_figure
 from transferlab.provenance import (
     RUN_FILE,
@@ -48,6 +50,7 @@ class RunConfig:
     limit_per_class: int | None = None
     seed: int = 0
     runtime: str = "eager"
+    calibration_images: int = CALIBRATION_IMAGES  # runtime int8: training images calibrated on
     batch_size: int = 16
     workers: int | None = None
     device: str = "cpu"
@@ -93,7 +96,9 @@ def extract_dataset(cfg: RunConfig, outputs: list[tuple[str, str]], loaded: tupl
     dataset, model = loaded or (load_dataset(cfg.data, cfg.limit_per_class), load_run_model(cfg))
     extractor = Extractor(model, outputs, gray=cfg.gray, resize=cfg.resize, runtime=cfg.runtime,
                           batch_size=cfg.batch_size, workers=cfg.workers, device=cfg.device,
-                          cache=FeatureCache(cfg.cache) if cfg.cache else None, progress=cfg.progress)
+                          cache=FeatureCache(cfg.cache) if cfg.cache else None, progress=cfg.progress,
+                          calibration=(training_calibration(dataset, cfg.calibration_images)
+                                       if cfg.runtime == "int8" else None))
     ext = extractor.extract(dataset.paths)
     if ext.bad and cfg.strict:
         path, reason = ext.bad[0]
@@ -173,7 +178,7 @@ def run_experiment(cfg: RunConfig, log: Callable[[str], None] = lambda msg: None
                               cfg.pca, cfg.seed)
     provenance = Provenance.from_dict({
         **source, "layers": cfg.layers, "pool": cfg.pool, "l2": cfg.l2,
-        "gray": cfg.gray, "resize": cfg.resize, "runtime": cfg.runtime,
+        "gray": cfg.gray, "resize": cfg.resize, "runtime": cfg.runtime, **numerics_record(ext.specs),
         "feature_specs": [ext.specs[o] for o in outputs],
         "classifier": cfg.classifier, "C": cfg.C, "pca": cfg.pca, "standardize": cfg.standardize,
         "protocol": cfg.protocol, "chosen_by_default": chosen, "train_per_class": cfg.train_per_class,

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from transferlab.classify.estimators import C_GRID, CLASSIFIERS
 from transferlab.data.datasets import load_dataset, make_splits
 from transferlab.data.images import load_image
+from transferlab.features.extractor import numerics_record
 from transferlab.models.gray import GRAY_MODES, apply_gray
 from transferlab.models.registry import MODELS
 from transferlab.options import STUDIES as STUDY_NAMES
@@ -341,7 +342,8 @@ def _record(name, cfg, f, columns, rows, best, notes, fig, extra=None) -> Study:
     """The study's record and its figure."""
     provenance = Provenance.from_dict({
         **f.model.provenance(), "label": f.model.label(), "dataset": f.dataset.describe(), "protocol": cfg.protocol,
-        "classifier": cfg.classifier, "C": cfg.C, "l2": cfg.l2, "seed": cfg.seed, "config": asdict(cfg),
+        "classifier": cfg.classifier, "C": cfg.C, "l2": cfg.l2, "seed": cfg.seed, "runtime": cfg.runtime,
+        **numerics_record(f.ext.specs), "config": asdict(cfg),
         "versions": library_versions(), "date": time.strftime("%Y-%m-%d %H:%M:%S")})
     return StudyRecord(study=name, question=QUESTIONS[name], columns=columns, rows=rows, best=best, notes=notes,
                        tables=extra or {}, provenance=provenance), fig
