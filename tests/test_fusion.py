@@ -120,3 +120,11 @@ def test_views_are_distinct_cache_keys_and_crop_where_they_say():
         view_preprocess(pre, "diagonal")
     with pytest.raises(ValueError, match="needs resize mode 'crop'"):
         replace(pre, mode="resize", view="long-end")
+
+
+def test_variants_option_is_refused_by_studies_without_variants(shared_dir, capsys):
+    from transferlab.cli.main import main
+
+    code = main(["study", "fusion", "--data", str(shared_dir / "data" / "15scene"), "--variants", "flip"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err == "transferlab study: error: --variants applies to the tta and augment studies, not fusion"

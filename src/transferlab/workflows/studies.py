@@ -330,15 +330,17 @@ def _record(name, cfg, f, columns, rows, best, notes, fig, extra=None) -> Study:
     return make_record(name, QUESTIONS[name], cfg, f.model, f.dataset, columns, rows, best, notes, extra), fig
 
 
-def run_study(name: str, cfg: RunConfig, out: Path, log: Callable[[str], None] = lambda msg: None) -> StudyRecord:
+def run_study(name: str, cfg: RunConfig, out: Path, log: Callable[[str], None] = lambda msg: None,
+              options: dict | None = None) -> StudyRecord:
     """Run study ``name`` and save ``study.json`` and ``study.png`` in ``out``; the defaults ``cfg`` leaves open
-    (layers, protocol ``auto``) are chosen first and said through ``log``."""
+    (layers, protocol ``auto``) are chosen first and said through ``log``. ``options``: the study's own keyword
+    arguments (``variants`` of tta and augment)."""
     if name not in STUDIES:
         raise KeyError(f"unknown study {name!r}; choose one of {', '.join(STUDIES)}")
     cfg, _ = fill_defaults(replace(cfg, layers=[]) if name in OWN_LAYERS and not cfg.layers else cfg,
                            lambda: default_layers(load_model(cfg.model, cfg.weights, cfg.seed)),
                            load_dataset(cfg.data, cfg.limit_per_class).has_fixed_split, log)
-    record, fig = STUDIES[name](cfg)
+    record, fig = STUDIES[name](cfg, **(options or {}))
     save(fig, out / "study.png")
     record.figure = "study.png"
     if sys.argv[1:2] == ["study"]:  # started as `transferlab study …` (not from Python, where argv is not ours)
