@@ -154,7 +154,7 @@ def _cv_and_test_bars(ax, labels: list[str], rows: list[dict], chosen_key: str =
     for i, r in enumerate(rows):
         ax.text(r["test_accuracy"], i + 0.2, f" {r['test_accuracy']:.4f}", va="center", fontsize=7)
     ax.set_xlabel("accuracy")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.04), ncol=2, fontsize=8)
 
 
 def fusion_figure(rows: list[dict], weights: list[dict], title: str) -> Figure:
@@ -162,13 +162,13 @@ def fusion_figure(rows: list[dict], weights: list[dict], title: str) -> Figure:
     fig = new_figure(11, 0.45 * len(rows) + 2)
     a1, a2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 1.3]})
     _cv_and_test_bars(a1, [r["features"] for r in rows], rows)
-    a1.set_title(title, fontsize=9)
+    fig.suptitle(title, fontsize=9)
     members = [r["features"] for r in rows if r["kind"] == "member"]
     for k, w in enumerate(weights):
         a2.barh(np.arange(len(members)) + 0.4 * k - 0.2, [w[m] for m in members], 0.4, label=w["combiner"])
     a2.set_yticks(np.arange(len(members)), members, fontsize=7)
     a2.invert_yaxis()
-    a2.set_xlabel("weight (decision values scaled to unit std)")
+    a2.set_xlabel("weight (unit-std decision values)")
     a2.legend(fontsize=7)
     return fig
 
@@ -179,5 +179,5 @@ def augment_figure(rows: list[dict], title: str) -> Figure:
     ax = fig.subplots()
     labels = [f"{r['variant']}{' · test ' + r['test'] if 'test' in r else ''} ({r['passes']:g}×)" for r in rows]
     _cv_and_test_bars(ax, labels, rows)
-    ax.set_title(title, fontsize=9)
+    fig.suptitle(title, fontsize=9)
     return fig
