@@ -3,6 +3,7 @@ matplotlib, so ``--help`` answers at once; ``cli.main`` imports a command's modu
 from __future__ import annotations
 
 from transferlab.options import (
+    AUG_VARIANTS,
     CACHE_KINDS,
     CALIBRATION_IMAGES,
     CLASSIFIERS,
@@ -162,6 +163,9 @@ def study(sub) -> None:
     p.add_argument("--layer", nargs="+", default=None,
                    help="layers the study uses; the layers and backbones studies choose their own " + LAYER_HELP)
     add_classifier_args(p)
+    p.add_argument("--variants", nargs="+", choices=AUG_VARIANTS, default=None,
+                   help="tta and augment: the augmentation variants to compare (default: all; each view is one more "
+                        "extraction pass)")
     p.add_argument("--out", default=None, help="output folder (default studies/<name>-<time>)")
 
 

@@ -13,7 +13,10 @@ from transferlab.workflows.studies import run_study
 def run(args) -> int:
     cfg = config_from_args(args, layers=args.layer)
     out = Path(args.out or f"studies/{args.name}-{time.strftime('%Y%m%d-%H%M%S')}")
-    record = run_study(args.name, cfg, out, log=print)
+    if args.variants and args.name not in ("tta", "augment"):
+        raise ValueError(f"--variants applies to the tta and augment studies, not {args.name}")
+    options = {"variants": tuple(args.variants)} if args.variants else {}
+    record = run_study(args.name, cfg, out, log=print, options=options)
     print(record.question)
     print(tabulate([[r.get(c) for c in record.columns] for r in record.rows], headers=record.columns, floatfmt=".4g"))
     for note in record.notes:

@@ -140,3 +140,44 @@ def pretraining_figure(rows: list[dict], chance: float, title: str) -> Figure:
     ax.legend()
     ax.set_title(title, fontsize=9)
     return fig
+
+
+def _cv_and_test_bars(ax, labels: list[str], rows: list[dict], chosen_key: str = "chosen") -> None:
+    """Horizontal bars: CV accuracy on train (light) and test accuracy (dark) per row; the CV-chosen row starred."""
+    ys = np.arange(len(rows))
+    ax.barh(ys - 0.2, [r["cv_accuracy"] for r in rows], 0.4, color="tab:gray", label="5-fold CV on train (chooses)")
+    ax.barh(ys + 0.2, [r["test_accuracy"] for r in rows], 0.4, color="tab:blue", label="test (reported once)")
+    ax.set_yticks(ys, [("★ " if r.get(chosen_key) else "") + lab for lab, r in zip(labels, rows)], fontsize=8)
+    ax.invert_yaxis()
+    lo = min(min(r["cv_accuracy"], r["test_accuracy"]) for r in rows)
+    ax.set_xlim(max(0, lo - 0.03), 1)
+    for i, r in enumerate(rows):
+        ax.text(r["test_accuracy"], i + 0.2, f" {r['test_accuracy']:.4f}", va="center", fontsize=7)
+    ax.set_xlabel("accuracy")
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.04), ncol=2, fontsize=8)
+
+
+def fusion_figure(rows: list[dict], weights: list[dict], title: str) -> Figure:
+    """Members, their concatenation and late fusions (CV and test accuracy); right: the fusion weights."""
+    fig = new_figure(11, 0.45 * len(rows) + 2)
+    a1, a2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 1.3]})
+    _cv_and_test_bars(a1, [r["features"] for r in rows], rows)
+    fig.suptitle(title, fontsize=9)
+    members = [r["features"] for r in rows if r["kind"] == "member"]
+    for k, w in enumerate(weights):
+        a2.barh(np.arange(len(members)) + 0.4 * k - 0.2, [w[m] for m in members], 0.4, label=w["combiner"])
+    a2.set_yticks(np.arange(len(members)), members, fontsize=7)
+    a2.invert_yaxis()
+    a2.set_xlabel("weight (unit-std decision values)")
+    a2.legend(fontsize=7)
+    return fig
+
+
+def augment_figure(rows: list[dict], title: str) -> Figure:
+    """CV and test accuracy of each augmentation variant, labelled with its extraction cost (passes)."""
+    fig = new_figure(9, 0.5 * len(rows) + 1.8)
+    ax = fig.subplots()
+    labels = [f"{r['variant']}{' · test ' + r['test'] if 'test' in r else ''} ({r['passes']:g}×)" for r in rows]
+    _cv_and_test_bars(ax, labels, rows)
+    fig.suptitle(title, fontsize=9)
+    return fig

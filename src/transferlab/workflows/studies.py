@@ -7,7 +7,7 @@ import shlex
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,6 @@ from transferlab.data.datasets import load_dataset, make_splits
 from transferlab.data.images import load_image
 from transferlab.features.extractor import numerics_record
 from transferlab.models.gray import GRAY_MODES, apply_gray
-from transferlab.models.registry import MODELS
 from transferlab.options import STUDIES as STUDY_NAMES
 from transferlab.plots.base import save
 from transferlab.plots.studies import (
@@ -33,7 +32,8 @@ from transferlab.plots.studies import (
     pretraining_figure,
     protocol_figure,
 )
-from transferlab.provenance import STUDY_FILE, Provenance, Scores, StudyRecord, library_versions
+from transferlab.provenance import STUDY_FILE, Scores, StudyRecord
+from transferlab.workflows import augment_study, fusion
 from transferlab.workflows.experiment import (
     RunConfig,
     assemble,
@@ -43,6 +43,8 @@ from transferlab.workflows.experiment import (
     fit_and_evaluate,
     load_run_model,
 )
+from transferlab.workflows.members import default_backbones
+from transferlab.workflows.study_record import make_record
 
 Study = tuple[StudyRecord, Figure]  # what each study returns: its record and its figure
 
@@ -56,6 +58,7 @@ QUESTIONS = {
     "backbones": "Other pretrained networks, and their combination? (Part 3)",
     "protocol": "Fixed split versus the literature's random 100-per-class protocol",
     "pretraining": "Why not train VGG16 directly, and what does ImageNet pre-training bring? (Q5, Q6)",
+    "fusion": fusion.QUESTION, "tta": augment_study.QUESTIONS["tta"], "augment": augment_study.QUESTIONS["augment"],
 }
 
 
@@ -252,18 +255,6 @@ def pca(cfg: RunConfig) -> Study:
                    [f"best: {best['pca_dims']} dims ({best['accuracy']:.4f})"], fig)
 
 
-def default_backbones() -> list[tuple[str, str, list[str]]]:
-    """(model, weights tag, layers) for every backbone whose weights this machine has or can install."""
-    out = []
-    for name, layers_ in (("vgg16", ["pool4", "relu5_1", "pool5"]), ("alexnet", ["pool5"]), ("efficientnet_lite0", ["avgpool"]),
-                          ("efficientnet_lite1", ["avgpool"]), ("efficientnet_lite2", ["avgpool"])):
-        for w in MODELS[name].weights:
-            if w.availability() in ("cached", "installable"):
-                out.append((name, w.tag, layers_))
-                break
-    return out
-
-
 def backbones(cfg: RunConfig) -> Study:
     rows, parts, f = [], {}, None
     for name, tag, layer_list in default_backbones():
@@ -333,31 +324,28 @@ def pretraining(cfg: RunConfig) -> Study:
     return _record("pretraining", cfg, f, ["weights", "pretrained", "accuracy"], rows, rows[0], notes, fig)
 
 
-OWN_LAYERS = ("layers", "backbones")  # the studies that choose their layers themselves
-STUDIES = dict(zip(STUDY_NAMES, (layers, pooling, gray, c_study, classifiers, pca, backbones, protocol, pretraining),
-                   strict=True))
+OWN_LAYERS = ("layers", "backbones", "fusion")  # the studies that choose their layers themselves
+STUDIES = dict(zip(STUDY_NAMES, (layers, pooling, gray, c_study, classifiers, pca, backbones, protocol, pretraining,
+                                 fusion.fusion, augment_study.tta, augment_study.augment), strict=True))
 
 
 def _record(name, cfg, f, columns, rows, best, notes, fig, extra=None) -> Study:
     """The study's record and its figure."""
-    provenance = Provenance.from_dict({
-        **f.model.provenance(), "label": f.model.label(), "dataset": f.dataset.describe(), "protocol": cfg.protocol,
-        "classifier": cfg.classifier, "C": cfg.C, "l2": cfg.l2, "seed": cfg.seed, "runtime": cfg.runtime,
-        **numerics_record(f.ext.specs), "config": asdict(cfg),
-        "versions": library_versions(), "date": time.strftime("%Y-%m-%d %H:%M:%S")})
-    return StudyRecord(study=name, question=QUESTIONS[name], columns=columns, rows=rows, best=best, notes=notes,
-                       tables=extra or {}, provenance=provenance), fig
+    return make_record(name, QUESTIONS[name], cfg, f.model, f.dataset, columns, rows, best, notes, extra,
+                       numerics=numerics_record(f.ext.specs)), fig
 
 
-def run_study(name: str, cfg: RunConfig, out: Path, log: Callable[[str], None] = lambda msg: None) -> StudyRecord:
+def run_study(name: str, cfg: RunConfig, out: Path, log: Callable[[str], None] = lambda msg: None,
+              options: dict | None = None) -> StudyRecord:
     """Run study ``name`` and save ``study.json`` and ``study.png`` in ``out``; the defaults ``cfg`` leaves open
-    (layers, protocol ``auto``) are chosen first and said through ``log``."""
+    (layers, protocol ``auto``) are chosen first and said through ``log``. ``options``: the study's own keyword
+    arguments (``variants`` of tta and augment)."""
     if name not in STUDIES:
         raise KeyError(f"unknown study {name!r}; choose one of {', '.join(STUDIES)}")
     cfg, _ = fill_defaults(replace(cfg, layers=[]) if name in OWN_LAYERS and not cfg.layers else cfg,
                            lambda: default_layers(load_run_model(cfg)),
                            load_dataset(cfg.data, cfg.limit_per_class).has_fixed_split, log)
-    record, fig = STUDIES[name](cfg)
+    record, fig = STUDIES[name](cfg, **(options or {}))
     save(fig, out / "study.png")
     record.figure = "study.png"
     if sys.argv[1:2] == ["study"]:  # started as `transferlab study …` (not from Python, where argv is not ours)

@@ -113,7 +113,8 @@ class Context:
 LABEL_COLUMNS = {"layers": ["layer", "layers"], "pooling": ["layer", "pool", "l2"], "gray": ["gray", "mode"],
                  "C": ["C", "c"], "classifiers": ["classifier"], "pca": ["pca_dims", "pca", "dims"],
                  "backbones": ["features", "backbone", "model"], "protocol": ["protocol"],
-                 "pretraining": ["pretrained"], "random-vs-pretrained": ["pretrained"]}
+                 "pretraining": ["pretrained"], "random-vs-pretrained": ["pretrained"], "fusion": ["features"],
+                 "tta": ["variant"], "augment": ["variant", "test"]}
 
 
 def columns(study: StudyRecord) -> list[str]:

@@ -13,7 +13,10 @@ SHOWN_IN_QUESTIONS = {"layers", "gray", "pretraining", "random-vs-pretrained"}
 FURTHER = (("pooling", "pooling and L2 normalisation"), ("C", "C chosen by cross-validation on the training set"),
            ("classifiers", "other classifiers on the same features"), ("pca", "PCA before the SVM"),
            ("backbones", "other pretrained networks and their combination"),
-           ("protocol", "the fixed split versus 10 random 100-per-class splits"))
+           ("protocol", "the fixed split versus 10 random 100-per-class splits"),
+           ("fusion", "late fusion of several networks' SVMs, weights by cross-validation on train"),
+           ("tta", "test-time augmentation of the SVM's features"),
+           ("augment", "training-set augmentation for the SVM"))
 
 
 def study_answer(st: Source) -> dict | None:

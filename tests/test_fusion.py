@@ -1,0 +1,130 @@
+"""Late fusion and augmentation studies on a small real subset of 15 Scene: no choice sees the test labels, the
+out-of-fold values are out of fold, and a flip view is a mirror (cheap members: AlexNet and EfficientNet-Lite0)."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from transferlab.classify.oof import oof_decisions
+from transferlab.data.transforms import Preprocess
+from transferlab.features.cache import FeatureCache
+from transferlab.features.extractor import Extractor
+from transferlab.features.views import view_preprocess
+from transferlab.workflows import augment_study, fusion
+from transferlab.workflows.experiment import RunConfig
+from transferlab.workflows.members import default_backbones, load_members
+
+CHEAP = ("alexnet", "efficientnet_lite0")
+
+
+@pytest.fixture(scope="module")
+def cfg(shared_dir, tmp_path_factory):
+    return RunConfig(data=str(shared_dir / "data" / "15scene"), model="efficientnet_lite0", layers=["avgpool"],
+                     limit_per_class=4, protocol="fixed", cache=str(tmp_path_factory.mktemp("cache")), workers=0,
+                     progress=False)
+
+
+def _scrambled(load):
+    """``load_members`` with the test images' labels permuted (the train labels untouched)."""
+    def wrapped(*args, **kwargs):
+        ms = load(*args, **kwargs)
+        ms.y = ms.y.copy()
+        ms.y[ms.test] = np.random.default_rng(0).permutation(ms.y[ms.test])
+        return ms
+    return wrapped
+
+
+def _choices(record, key):
+    return [{k: v for k, v in r.items() if k != "test_accuracy"} for r in record.rows], record.best[key]
+
+
+def test_fusion_choices_ignore_the_test_labels(cfg, monkeypatch):
+    members = [b for b in default_backbones() if b[0] in CHEAP]
+    a, _ = fusion.fusion(cfg, members)
+    monkeypatch.setattr(fusion, "load_members", _scrambled(fusion.load_members))
+    b, _ = fusion.fusion(cfg, members)
+    kinds = [r["kind"] for r in a.rows]
+    assert kinds == ["member", "member", "concatenation"] + ["late fusion"] * 3
+    assert [r["C"] for r in a.rows] == [r["C"] for r in b.rows]  # every C, every CV accuracy, the chosen row,
+    assert [r["cv_accuracy"] for r in a.rows] == [r["cv_accuracy"] for r in b.rows]
+    assert a.best["features"] == b.best["features"] and a.tables == b.tables  # and the fusion weights
+    assert sum(r["chosen"] for r in a.rows) == 1
+    # the test labels were used to score: 60 test images, 15 classes, members well above chance (measured ≥ 0.6)
+    assert min(r["test_accuracy"] for r in a.rows) > 0.4
+    assert np.mean([r["test_accuracy"] for r in b.rows]) < np.mean([r["test_accuracy"] for r in a.rows]) - 0.2
+
+
+def test_tta_variant_choice_ignores_the_test_labels(cfg, monkeypatch):
+    a, _ = augment_study.tta(cfg, ("none", "flip"))
+    monkeypatch.setattr(augment_study, "load_members", _scrambled(augment_study.load_members))
+    b, _ = augment_study.tta(cfg, ("none", "flip"))
+    assert [r["variant"] for r in a.rows] == ["none", "flip"] and [r["passes"] for r in a.rows] == [1, 2]
+    assert _choices(a, "variant")[1] == _choices(b, "variant")[1]
+    assert [(r["C"], r["cv_accuracy"]) for r in a.rows] == [(r["C"], r["cv_accuracy"]) for r in b.rows]
+    assert a.rows[0]["test_accuracy"] != b.rows[0]["test_accuracy"]
+
+
+def test_out_of_fold_values_never_see_their_own_image(cfg):
+    ms = load_members(cfg, [b for b in default_backbones() if b[0] == "efficientnet_lite0"], ("", "hflip"),
+                      time_forward=False)
+    m = ms.members["efficientnet_lite0:avgpool"]
+    x, xf, y = m.x[""][ms.train], m.x["hflip"][ms.train], ms.y[ms.train]
+    before = oof_decisions(x, y, 1.0, [xf], x_eval=x)
+    # image 0's training copy and its flip (extra sample) replaced by another image's: only the models of the
+    # other folds learn from them, so image 0's own out-of-fold values stay, and the others' move
+    x2, xf2 = x.copy(), xf.copy()
+    x2[0], xf2[0] = x[-1], xf[-1]
+    after = oof_decisions(x2, y, 1.0, [xf2], x_eval=x)
+    assert np.array_equal(before[0], after[0])
+    assert np.abs(before[1:] - after[1:]).max() > 1e-3
+
+
+def _extract(model, path, view, cache):
+    model.preprocess = view_preprocess(model.preprocess, view)
+    ext = Extractor(model, [("avgpool", "avg")], cache=cache, workers=0, progress=False).extract([path])
+    return ext.features[("avgpool", "avg")][0]
+
+
+def test_flip_view_of_a_mirror_symmetric_image_gives_the_plain_features(shared_dir, models, tmp_path):
+    from transferlab.models.builder import load_model
+
+    src = sorted((shared_dir / "data" / "15scene" / "train").glob("*/*.jpg"))[0]
+    img = Image.open(src).convert("L").resize((256, 256))
+    left = img.crop((0, 0, 128, 256))
+    sym = Image.new("L", (256, 256))
+    sym.paste(left, (0, 0))
+    sym.paste(left.transpose(Image.FLIP_LEFT_RIGHT), (128, 0))
+    sym.save(tmp_path / "sym.png")
+    img.save(tmp_path / "asym.png")
+    cache = FeatureCache(tmp_path / "cache")
+    feats = {(name, view): _extract(load_model("efficientnet_lite0"), tmp_path / name, view, cache)
+             for name in ("sym.png", "asym.png") for view in ("", "hflip")}
+    rel = {n: np.abs(feats[(n, "")] - feats[(n, "hflip")]).max() / np.abs(feats[(n, "")]).max()
+           for n in ("sym.png", "asym.png")}
+    assert rel["sym.png"] < 1e-5  # the same pixels reach the network (measured: 0.0)
+    assert rel["asym.png"] > 0.05  # a real image's mirror is another input
+
+
+def test_views_are_distinct_cache_keys_and_crop_where_they_say():
+    pre = Preprocess()
+    assert pre.key() == "crop:256/224:mean=0.485,0.456,0.406:std=0.229,0.224,0.225:bilinear-aa"  # unchanged
+    keys = {view_preprocess(pre, v).key() for v in ("", "hflip", "long-start", "long-end", "scale:1.25")}
+    assert len(keys) == 5 and view_preprocess(pre, "scale:1.25").crop == 280
+    ramp = Image.fromarray(np.tile((np.arange(320) % 256).astype(np.uint8)[None], (256, 1)))  # 320×256, landscape
+    starts = {v: np.asarray(view_preprocess(pre, v).geometry(ramp))[0, 0] for v in ("long-start", "", "long-end")}
+    assert starts == {"long-start": 0, "": 48, "long-end": 96}  # 320 wide, crop 224: offsets 0, 48, 96
+    with pytest.raises(ValueError, match="unknown view"):
+        view_preprocess(pre, "diagonal")
+    with pytest.raises(ValueError, match="needs resize mode 'crop'"):
+        replace(pre, mode="resize", view="long-end")
+
+
+def test_variants_option_is_refused_by_studies_without_variants(shared_dir, capsys):
+    from transferlab.cli.main import main
+
+    code = main(["study", "fusion", "--data", str(shared_dir / "data" / "15scene"), "--variants", "flip"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err == "transferlab study: error: --variants applies to the tta and augment studies, not fusion"
