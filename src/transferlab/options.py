@@ -7,7 +7,8 @@ RESIZE_MODES = ("crop", "resize", "native")  # preprocess
 # runtime -> numerics recorded with (and keying) every feature it produces; exact modes share "fp32"
 RUNTIMES = {"eager": "fp32", "onnx": "fp32", "bf16": "bf16", "fp16": "fp16"}  # features.runtime
 CLASSIFIERS = ("linear-svm", "logreg", "ridge", "knn", "rbf-svm")  # classify
-STUDIES = ("layers", "pooling", "gray", "C", "classifiers", "pca", "backbones", "protocol", "pretraining")  # study
+STUDIES = ("layers", "pooling", "gray", "C", "classifiers", "pca", "backbones", "protocol", "pretraining",
+           "orderless")  # study
 ENGINES = ("local", "ray")  # engines
 FINETUNE_MODES = ("head", "last-block", "full")  # finetune
 OPTIMIZERS = ("adamw", "sgd")  # finetune

@@ -20,6 +20,7 @@ from transferlab.data.images import load_image
 from transferlab.models.builder import load_model
 from transferlab.models.gray import GRAY_MODES, apply_gray
 from transferlab.models.registry import MODELS
+from transferlab.workflows.orderless_study import QUESTION as ORDERLESS_QUESTION, orderless_parts
 from transferlab.options import STUDIES as STUDY_NAMES
 from transferlab.plots.base import save
 from transferlab.plots.studies import (
@@ -55,6 +56,7 @@ QUESTIONS = {
     "backbones": "Other pretrained networks, and their combination? (Part 3)",
     "protocol": "Fixed split versus the literature's random 100-per-class protocol",
     "pretraining": "Why not train VGG16 directly, and what does ImageNet pre-training bring? (Q5, Q6)",
+    "orderless": ORDERLESS_QUESTION,
 }
 
 
@@ -329,9 +331,13 @@ def pretraining(cfg: RunConfig) -> Study:
     return _record("pretraining", cfg, f, ["weights", "pretrained", "accuracy"], rows, rows[0], notes, fig)
 
 
-OWN_LAYERS = ("layers", "backbones")  # the studies that choose their layers themselves
-STUDIES = dict(zip(STUDY_NAMES, (layers, pooling, gray, c_study, classifiers, pca, backbones, protocol, pretraining),
-                   strict=True))
+def orderless(cfg: RunConfig) -> Study:
+    return _record("orderless", cfg, *orderless_parts(cfg))
+
+
+OWN_LAYERS = ("layers", "backbones", "orderless")  # the studies that choose their layers themselves
+STUDIES = dict(zip(STUDY_NAMES, (layers, pooling, gray, c_study, classifiers, pca, backbones, protocol, pretraining,
+                                 orderless), strict=True))
 
 
 def _record(name, cfg, f, columns, rows, best, notes, fig, extra=None) -> Study:
