@@ -15,7 +15,7 @@ RUNTIMES = {"eager": "fp32", "onnx": "fp32", "bf16": "bf16", "fp16": "fp16", "in
 CALIBRATION_IMAGES = 200
 CLASSIFIERS = ("linear-svm", "logreg", "ridge", "knn", "rbf-svm")  # classify
 STUDIES = ("layers", "pooling", "gray", "C", "classifiers", "pca", "backbones", "protocol", "pretraining", "fusion",
-           "tta", "augment")  # study
+           "tta", "augment", "orderless")  # study
 ENGINES = ("local", "ray")  # engines
 FEATURE_FORMATS = ("parquet", "npz")  # features.export
 FINETUNE_MODES = ("head", "last-block", "full")  # finetune

@@ -92,7 +92,10 @@ def add_extraction_args(p, data_required: bool = True) -> None:
 
 
 def add_classifier_args(p) -> None:
-    """Arguments shared by the commands that train a classifier on features."""
+    """Arguments shared by the commands that train a classifier on features (run, study)."""
+    p.add_argument("--input-size", type=int, default=None, metavar="S",
+                   help="crop side S through the network, the resize side scaled with it (default: the weights' "
+                        "own, 224 for VGG; VGG's convolutions take any size: 320 or 448 give larger maps)")
     p.add_argument("--pool", default="avg", help=POOL_HELP)
     p.add_argument("--no-l2", action="store_true", help="do not L2-normalise each layer's features")
     p.add_argument("--classifier", default="linear-svm", choices=CLASSIFIERS, help="classifier on the features")
@@ -166,6 +169,9 @@ def study(sub) -> None:
     p.add_argument("--variants", nargs="+", choices=AUG_VARIANTS, default=None,
                    help="tta and augment: the augmentation variants to compare (default: all; each view is one more "
                         "extraction pass)")
+    p.add_argument("--scales", type=int, nargs="+", default=None, metavar="S",
+                   help="input sizes the orderless study compares, with their multi-scale combination "
+                        "(default: --input-size alone)")
     p.add_argument("--out", default=None, help="output folder (default studies/<name>-<time>)")
 
 

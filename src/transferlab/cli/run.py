@@ -14,8 +14,8 @@ def config_from_args(args, **extra):
     """The RunConfig of the extraction and classifier arguments, ``extra`` added."""
     return RunConfig(
         data=args.data, model=args.model, weights=args.weights, gray=args.gray, resize=args.resize,
-        limit_per_class=args.limit_per_class, runtime=args.runtime, calibration_images=args.calibration_images,
-        batch_size=args.batch_size,
+        input_size=args.input_size, limit_per_class=args.limit_per_class, runtime=args.runtime,
+        calibration_images=args.calibration_images, batch_size=args.batch_size,
         workers=args.workers, device=args.device, cache=args.cache, strict=args.strict, seed=args.seed,
         progress=False if args.quiet else None, features=args.features, pool=args.pool, l2=not args.no_l2,
         classifier=args.classifier, C="auto" if args.C == "auto" else float(args.C), protocol=args.protocol,

@@ -11,7 +11,7 @@ from transferlab.workflows.studies import run_study
 
 
 def run(args) -> int:
-    cfg = config_from_args(args, layers=args.layer)
+    cfg = config_from_args(args, layers=args.layer, scales=args.scales)
     out = Path(args.out or f"studies/{args.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     if args.variants and args.name not in ("tta", "augment"):
         raise ValueError(f"--variants applies to the tta and augment studies, not {args.name}")

@@ -45,6 +45,15 @@ class Preprocess:
     def with_mode(self, mode: str) -> "Preprocess":
         return replace(self, mode=mode)
 
+    def with_size(self, size: int | None) -> "Preprocess":
+        """The same preprocessing at input ``size`` (crop side; the resize side scales with it, 256/224 for
+        ImageNet weights): VGG's convolutions take any size, so a larger input gives larger maps."""
+        if size is None or size == self.crop:
+            return self
+        if size < 32:
+            raise ValueError(f"input size {size} is too small (at least 32 pixels)")
+        return replace(self, crop=size, resize=round(size * self.resize / self.crop))
+
     def describe(self) -> dict:
         out = asdict(self)
         if not self.view:  # the plain view leaves the records of earlier versions as they were

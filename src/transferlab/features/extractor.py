@@ -124,15 +124,15 @@ class Extractor:
     """
 
     def __init__(self, model: LoadedModel, outputs: Sequence[tuple[str, str]], *, gray: str = "replicate",
-                 resize: str = "crop", runtime: str = "eager", batch_size: int = 16, workers: int | None = None,
-                 device: str = "cpu", cache: FeatureCache | None = None, progress: bool | None = None,
-                 calibration: Sequence[str | Path] | None = None):
+                 resize: str = "crop", input_size: int | None = None, runtime: str = "eager", batch_size: int = 16,
+                 workers: int | None = None, device: str = "cpu", cache: FeatureCache | None = None,
+                 progress: bool | None = None, calibration: Sequence[str | Path] | None = None):
         model.check_layers([layer for layer, _ in outputs])
         if runtime not in RUNTIMES:
             raise ValueError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
         self.model, self.outputs, self.gray, self.runtime = model, list(dict.fromkeys(outputs)), gray, runtime
         self.channels = apply_gray(model.net, gray)
-        self.preprocess = model.preprocess.with_mode(resize)
+        self.preprocess = model.preprocess.with_mode(resize).with_size(input_size)
         self.calibration = self._calibration(calibration)
         self.batch_size = 1 if resize == "native" else batch_size
         self.workers = default_workers() if workers is None else workers

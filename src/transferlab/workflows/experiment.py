@@ -41,6 +41,8 @@ class RunConfig:
     l2: bool = True
     gray: str = "replicate"
     resize: str = "crop"
+    input_size: int | None = None  # crop side through the network (None: the weights' own, 224 for VGG)
+    scales: list[int] | None = None  # input sizes a scale-aware study compares (None: input_size only)
     classifier: str = "linear-svm"
     C: float | str = 1.0
     pca: int | None = None
@@ -94,8 +96,8 @@ def extract_dataset(cfg: RunConfig, outputs: list[tuple[str, str]], loaded: tupl
     """The dataset and its features for ``outputs`` (cached), with bad files reported (fatal with ``strict``);
     ``loaded``: the (dataset, model) already loaded for ``cfg``."""
     dataset, model = loaded or (load_dataset(cfg.data, cfg.limit_per_class), load_run_model(cfg))
-    extractor = Extractor(model, outputs, gray=cfg.gray, resize=cfg.resize, runtime=cfg.runtime,
-                          batch_size=cfg.batch_size, workers=cfg.workers, device=cfg.device,
+    extractor = Extractor(model, outputs, gray=cfg.gray, resize=cfg.resize, input_size=cfg.input_size,
+                          runtime=cfg.runtime, batch_size=cfg.batch_size, workers=cfg.workers, device=cfg.device,
                           cache=FeatureCache(cfg.cache) if cfg.cache else None, progress=cfg.progress,
                           calibration=(training_calibration(dataset, cfg.calibration_images)
                                        if cfg.runtime == "int8" else None))

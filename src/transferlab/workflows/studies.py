@@ -19,6 +19,7 @@ from transferlab.data.datasets import load_dataset, make_splits
 from transferlab.data.images import load_image
 from transferlab.features.extractor import numerics_record
 from transferlab.models.gray import GRAY_MODES, apply_gray
+from transferlab.workflows.orderless_study import QUESTION as ORDERLESS_QUESTION, orderless_parts
 from transferlab.options import STUDIES as STUDY_NAMES
 from transferlab.plots.base import save
 from transferlab.plots.studies import (
@@ -59,6 +60,7 @@ QUESTIONS = {
     "protocol": "Fixed split versus the literature's random 100-per-class protocol",
     "pretraining": "Why not train VGG16 directly, and what does ImageNet pre-training bring? (Q5, Q6)",
     "fusion": fusion.QUESTION, "tta": augment_study.QUESTIONS["tta"], "augment": augment_study.QUESTIONS["augment"],
+    "orderless": ORDERLESS_QUESTION,
 }
 
 
@@ -324,9 +326,13 @@ def pretraining(cfg: RunConfig) -> Study:
     return _record("pretraining", cfg, f, ["weights", "pretrained", "accuracy"], rows, rows[0], notes, fig)
 
 
-OWN_LAYERS = ("layers", "backbones", "fusion")  # the studies that choose their layers themselves
+def orderless(cfg: RunConfig) -> Study:
+    return _record("orderless", cfg, *orderless_parts(cfg))
+
+
+OWN_LAYERS = ("layers", "backbones", "fusion", "orderless")  # the studies that choose their layers themselves
 STUDIES = dict(zip(STUDY_NAMES, (layers, pooling, gray, c_study, classifiers, pca, backbones, protocol, pretraining,
-                                 fusion.fusion, augment_study.tta, augment_study.augment), strict=True))
+                                 fusion.fusion, augment_study.tta, augment_study.augment, orderless), strict=True))
 
 
 def _record(name, cfg, f, columns, rows, best, notes, fig, extra=None) -> Study:
