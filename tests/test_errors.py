@@ -218,7 +218,10 @@ def test_sigint_during_extraction_exits_130_and_keeps_the_cache(tmp_path):
         [sys.executable, "-m", "transferlab.cli.main", "run", "--data", str(SCENE), "--limit-per-class", "20",
          "--model", "vgg16", "--weights", "imagenet-conv", "--layer", "pool5", "--cache", str(cache),
          "--workers", "0", "--quiet", "--out", str(tmp_path / "out")],
-        stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+        stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+        # as from a terminal: a suite started in the background (`cmd &`) passes SIGINT on ignored, and Python
+        # then installs no KeyboardInterrupt handler
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 240
     while not (cache / "features.sqlite").exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
