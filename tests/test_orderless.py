@@ -93,6 +93,9 @@ def test_orderless_study_chooses_on_train_only(shared_dir, tmp_path, monkeypatch
     assert [r["cv_accuracy_on_train"] for r in rows2] == [r["cv_accuracy_on_train"] for r in saved["rows"]]
     assert best2["features"] == saved["best"]["features"]
     assert [r["test_accuracy"] for r in rows2] != [r["test_accuracy"] for r in saved["rows"]]
+    assert saved["provenance"]["numerics"] == "fp32"  # taken from the avg features' extraction, as every study
+    with pytest.raises(ValueError, match="eager network; runtime 'onnx'"):
+        orderless_study.orderless_parts(replace(cfg, runtime="onnx"))  # maps come from hooks: refused, not ignored
 
 
 def _scramble(ds):

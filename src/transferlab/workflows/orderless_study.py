@@ -18,11 +18,12 @@ from transferlab.classify.blocks import join_blocks
 from transferlab.classify.estimators import evaluate, fit_classifier, make_pipeline
 from transferlab.data.datasets import ImageDataset, load_dataset, make_splits
 from transferlab.features.cache import FeatureCache
-from transferlab.features.extractor import Extractor
+from transferlab.features.extractor import Extraction, Extractor
 from transferlab.features.maps import Maps, MapStore, extract_maps
 from transferlab.features.orderless import make_encoder, sample_descriptors
-from transferlab.models.builder import LoadedModel, load_model
+from transferlab.models.builder import LoadedModel
 from transferlab.plots.orderless import orderless_figure
+from transferlab.workflows.experiment import load_run_model
 
 QUESTION = ("Orderless pooling of conv5 maps (bilinear, VLAD, Fisher vectors) and larger input sizes: do they beat "
             "average pooling? (issue 13)")
@@ -43,6 +44,7 @@ class Source:
 
     model: LoadedModel
     dataset: ImageDataset
+    ext: Extraction  # the avg features' extraction: its specs give the record's numerics
 
 
 def _label(family: str, params: dict) -> str:
@@ -50,9 +52,12 @@ def _label(family: str, params: dict) -> str:
 
 
 def _scale(cfg, dataset, size: int, layer: str) -> tuple[LoadedModel, Maps]:
-    model = load_model(cfg.model, cfg.weights, cfg.seed)  # its own copy: the extractor adapts it for the gray mode
+    if cfg.runtime != "eager":
+        raise ValueError(f"the orderless study reads conv maps through the eager network; runtime {cfg.runtime!r} "
+                         "cannot give them (leave --runtime at eager)")
+    model = load_run_model(cfg)  # its own copy: the extractor adapts it for the gray mode
     ex = Extractor(model, [(name, "avg") for name in AVG_LAYERS], gray=cfg.gray, resize=cfg.resize, input_size=size,
-                   runtime="eager", batch_size=cfg.batch_size, workers=cfg.workers, device=cfg.device,
+                   runtime=cfg.runtime, batch_size=cfg.batch_size, workers=cfg.workers, device=cfg.device,
                    cache=FeatureCache(cfg.cache) if cfg.cache else None, progress=cfg.progress)
     store = MapStore(Path(cfg.cache) / "maps" if cfg.cache else None)
     return model, extract_maps(ex, layer, dataset.paths, store)
@@ -111,7 +116,7 @@ def orderless_parts(cfg):
         raise ValueError(f"the orderless study scores one split; protocol {cfg.protocol} gives {len(splits)}")
     split = splits[0]
     rows, blocks = [], {}
-    for size, (model, maps) in passes.items():
+    for size, (_, maps) in passes.items():
         where = {i: r for r, i in enumerate(maps.ext.ok)}
         mine = [where[i] for i in ok]
         ms = maps.ms_per_image()
@@ -137,10 +142,10 @@ def orderless_parts(cfg):
              + (f" (first {cfg.limit_per_class} per class and split)" if cfg.limit_per_class else ""),
              f"encoders fitted on up to {SAMPLE:,} descriptors of {layer} sampled from the training maps only; "
              "extraction time measured when the maps were computed (one pass gives the maps and the avg features)"]
-    model = next(iter(passes.values()))[0]
+    model, maps = next(iter(passes.values()))
     fig = orderless_figure(rows, f"{model.label()} · {layer} maps · {cfg.classifier} C={cfg.C} · "
                                  f"{len(split.train)} train / {len(split.test)} test")
-    return Source(model, dataset), COLUMNS + ["C"], rows, chosen, notes, fig, None
+    return Source(model, dataset, maps.ext), COLUMNS + ["C"], rows, chosen, notes, fig, None
 
 
 def _combinations(blocks, rows, y, split, classes, cfg) -> list[dict]:

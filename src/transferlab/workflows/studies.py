@@ -338,7 +338,7 @@ STUDIES = dict(zip(STUDY_NAMES, (layers, pooling, gray, c_study, classifiers, pc
 def _record(name, cfg, f, columns, rows, best, notes, fig, extra=None) -> Study:
     """The study's record and its figure."""
     return make_record(name, QUESTIONS[name], cfg, f.model, f.dataset, columns, rows, best, notes, extra,
-                       numerics=numerics_record(f.ext.specs) if hasattr(f, "ext") else None), fig
+                       numerics=numerics_record(f.ext.specs)), fig
 
 
 def run_study(name: str, cfg: RunConfig, out: Path, log: Callable[[str], None] = lambda msg: None,

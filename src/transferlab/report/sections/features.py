@@ -29,7 +29,7 @@ def q8(ctx: Context) -> Section:
     studies = ctx.studies("layers")
     found = []
     for st in studies:
-        b, (col, rows) = best(st.record), scored(st.record)
+        b, (_, rows) = best(st.record), scored(st.record)
         if not b or not rows:
             continue
         combos = st.record.tables.get("combinations", [])
