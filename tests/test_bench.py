@@ -96,7 +96,7 @@ def test_bench_command_reports_every_field(shared_dir, tmp_path, capsys):
     # relu1_1 (one convolution) keeps bf16 quick on CPUs whose PyTorch has no fast bf16 kernels
     rc = main(["bench", "--data", str(data), "--layer", "relu1_1", "--images", "4", "--repeats", "1",
                "--batch-size", "2", "--matmul-size", "128", "--accuracy-per-class", "1", "--cache", str(tmp_path),
-               "--runtime", "eager", "onnx", "bf16", "int8", "--json"])
+               "--runtime", "eager", "onnx", "bf16", "int8", "--calibration-images", "4", "--json"])
     assert rc == 0
     res = json.loads(capsys.readouterr().out)
     configs = [r["config"] for r in res["rows"]]
@@ -120,7 +120,7 @@ def test_bench_command_reports_every_field(shared_dir, tmp_path, capsys):
     assert res["accuracy"]["bf16"]["numerics"] == "bf16" and res["accuracy"]["fp32"]["test_images"] == 15
     assert res["accuracy"]["int8"]["numerics"] == "int8"
     # the timed int8 row calibrates on training images only
-    assert res["int8_calibration"]["images"] == 32 and res["int8_calibration"]["from"].startswith("training images")
+    assert res["int8_calibration"]["images"] == 4 and res["int8_calibration"]["from"].startswith("training images")
     for name in ("extractor-eager", "extractor-onnx", "extractor-bf16", "extractor-int8"):
         assert 0 <= rows[name]["accuracy"] <= 1 and rows[name]["full_15scene_minutes"] > 0
     assert res["decode_headroom"] > 0

@@ -2,6 +2,7 @@
 out-of-fold values are out of fold, and a flip view is a mirror (cheap members: AlexNet and EfficientNet-Lite0)."""
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -41,20 +42,49 @@ def _choices(record, key):
     return [{k: v for k, v in r.items() if k != "test_accuracy"} for r in record.rows], record.best[key]
 
 
-def test_fusion_choices_ignore_the_test_labels(cfg, monkeypatch):
+def test_fusion_choices_ignore_the_test_labels(cfg, tmp_path, monkeypatch):
+    from transferlab.finetune import FinetuneConfig, finetune
+
+    run = RunConfig(data=cfg.data, model="efficientnet_lite0", protocol="fixed", limit_per_class=4, cache=cfg.cache,
+                    workers=0, progress=False)
+    rec = finetune(FinetuneConfig(run=run, out=str(tmp_path / "ft"), mode="head", epochs=20, compare_svm=False))
     members = [b for b in default_backbones() if b[0] in CHEAP]
-    a, _ = fusion.fusion(cfg, members)
+    a, _ = fusion.fusion(cfg, members, finetuned=[tmp_path / "ft"])
     monkeypatch.setattr(fusion, "load_members", _scrambled(fusion.load_members))
-    b, _ = fusion.fusion(cfg, members)
+    b, _ = fusion.fusion(cfg, members, finetuned=[tmp_path / "ft"])
     kinds = [r["kind"] for r in a.rows]
-    assert kinds == ["member", "member", "concatenation"] + ["late fusion"] * 3
-    assert [r["C"] for r in a.rows] == [r["C"] for r in b.rows]  # every C, every CV accuracy, the chosen row,
-    assert [r["cv_accuracy"] for r in a.rows] == [r["cv_accuracy"] for r in b.rows]
-    assert a.best["features"] == b.best["features"] and a.tables == b.tables  # and the fusion weights
-    assert sum(r["chosen"] for r in a.rows) == 1
-    # the test labels were used to score: 60 test images, 15 classes, members well above chance (measured ≥ 0.6)
+    assert kinds == ["member", "member", "concatenation"] + ["late fusion"] * 3 + [
+        "svm", "fine-tuned", "fine-tuned", "fine-tuned fusion", "fine-tuned fusion"]
+    assert [r["C"] for r in a.rows] == [r["C"] for r in b.rows]  # every C, every CV and validation accuracy,
+    assert [r.get("cv_accuracy") for r in a.rows] == [r.get("cv_accuracy") for r in b.rows]
+    assert [r.get("val_accuracy") for r in a.rows] == [r.get("val_accuracy") for r in b.rows]
+    assert a.best["features"] == b.best["features"] and a.tables == b.tables  # the chosen row, the fusion weights
+    assert sum(r["chosen"] for r in a.rows) == 1 and a.best["kind"] in ("svm", "fine-tuned", "fine-tuned fusion")
+    # the test labels were used to score: 60 test images, 15 classes, all well above chance (measured ≥ 0.6)
     assert min(r["test_accuracy"] for r in a.rows) > 0.4
     assert np.mean([r["test_accuracy"] for r in b.rows]) < np.mean([r["test_accuracy"] for r in a.rows]) - 0.2
+    # the network alone scores what its own run measured on the same test images, and its weights are recorded
+    assert a.rows[7]["test_accuracy"] == round(rec["test_accuracy"], 4)
+    (ft_run,) = a.tables["finetuned_runs"]
+    assert ft_run["weights_sha256"] != ft_run["base_weights_sha256"]
+
+
+def test_finetuned_runs_of_another_split_or_unfinished_are_refused_first(cfg, tmp_path):
+    (tmp_path / "ft").mkdir()
+    (tmp_path / "ft" / "finetune.json").write_text('{"status": "running"}')
+    members = [b for b in default_backbones() if b[0] == "alexnet"]
+    with pytest.raises(ValueError, match="ft: the fine-tuning has not finished \\(status 'running'\\); run the same"):
+        fusion.fusion(cfg, members, finetuned=[tmp_path / "ft"])
+    with pytest.raises(ValueError, match="no finetune.json here"):
+        fusion.fusion(cfg, members, finetuned=[tmp_path])
+    classes = fusion.load_members(cfg, members).dataset.classes
+    (tmp_path / "ft" / "model.pth").write_bytes(b"")  # never read: the split is checked first
+    (tmp_path / "ft" / "finetune.json").write_text(json.dumps({
+        "status": "finished", "classes": classes, "images": {"train": 27, "val": 3, "test": 30},
+        "provenance": {"protocol": "fixed", "config": {"protocol": "auto", "limit_per_class": 2, "seed": 0}}}))
+    with pytest.raises(ValueError, match="another split of the data \\(limit_per_class, train\\+val, test differ: "
+                                         "limit_per_class 2 vs 4, train\\+val 30 vs 60, test 30 vs 60\\)"):
+        fusion.fusion(cfg, members, finetuned=[tmp_path / "ft"])
 
 
 def test_tta_variant_choice_ignores_the_test_labels(cfg, monkeypatch):
@@ -128,3 +158,6 @@ def test_variants_option_is_refused_by_studies_without_variants(shared_dir, caps
     code = main(["study", "fusion", "--data", str(shared_dir / "data" / "15scene"), "--variants", "flip"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and err == "transferlab study: error: --variants applies to the tta and augment studies, not fusion"
+    code = main(["study", "tta", "--data", str(shared_dir / "data" / "15scene"), "--finetuned", "runs/ft"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err == "transferlab study: error: --finetuned applies to the fusion study, not tta"

@@ -172,6 +172,9 @@ def study(sub) -> None:
     p.add_argument("--scales", type=int, nargs="+", default=None, metavar="S",
                    help="input sizes the orderless study compares, with their multi-scale combination "
                         "(default: --input-size alone)")
+    p.add_argument("--finetuned", nargs="+", default=None, metavar="DIR",
+                   help="fusion: folders of finished `transferlab finetune` runs on the same split, fused with the "
+                        "SVM (choices on their validation split)")
     p.add_argument("--out", default=None, help="output folder (default studies/<name>-<time>)")
 
 

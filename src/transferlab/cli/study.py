@@ -15,7 +15,11 @@ def run(args) -> int:
     out = Path(args.out or f"studies/{args.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     if args.variants and args.name not in ("tta", "augment"):
         raise ValueError(f"--variants applies to the tta and augment studies, not {args.name}")
+    if args.finetuned and args.name != "fusion":
+        raise ValueError(f"--finetuned applies to the fusion study, not {args.name}")
     options = {"variants": tuple(args.variants)} if args.variants else {}
+    if args.finetuned:
+        options["finetuned"] = tuple(args.finetuned)
     record = run_study(args.name, cfg, out, log=print, options=options)
     print(record.question)
     print(tabulate([[r.get(c) for c in record.columns] for r in record.rows], headers=record.columns, floatfmt=".4g"))

@@ -143,13 +143,16 @@ def pretraining_figure(rows: list[dict], chance: float, title: str) -> Figure:
 
 
 def _cv_and_test_bars(ax, labels: list[str], rows: list[dict], chosen_key: str = "chosen") -> None:
-    """Horizontal bars: CV accuracy on train (light) and test accuracy (dark) per row; the CV-chosen row starred."""
+    """Horizontal bars: what chooses (CV accuracy on train, or accuracy on a validation split carved from train;
+    light) and test accuracy (dark) per row; the chosen row starred."""
     ys = np.arange(len(rows))
-    ax.barh(ys - 0.2, [r["cv_accuracy"] for r in rows], 0.4, color="tab:gray", label="5-fold CV on train (chooses)")
+    chooses = [r["cv_accuracy"] if r.get("cv_accuracy") is not None else r["val_accuracy"] for r in rows]
+    basis = "5-fold CV on train" + (", or validation split" if any(r.get("val_accuracy") for r in rows) else "")
+    ax.barh(ys - 0.2, chooses, 0.4, color="tab:gray", label=basis + " (chooses)")
     ax.barh(ys + 0.2, [r["test_accuracy"] for r in rows], 0.4, color="tab:blue", label="test (reported once)")
     ax.set_yticks(ys, [("★ " if r.get(chosen_key) else "") + lab for lab, r in zip(labels, rows)], fontsize=8)
     ax.invert_yaxis()
-    lo = min(min(r["cv_accuracy"], r["test_accuracy"]) for r in rows)
+    lo = min(min(c, r["test_accuracy"]) for c, r in zip(chooses, rows))
     ax.set_xlim(max(0, lo - 0.03), 1)
     for i, r in enumerate(rows):
         ax.text(r["test_accuracy"], i + 0.2, f" {r['test_accuracy']:.4f}", va="center", fontsize=7)

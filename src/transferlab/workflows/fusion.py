@@ -8,38 +8,15 @@ import time
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from transferlab.classify.oof import accuracy, choose_C, fit_decide, folds_of
+from transferlab.classify.oof import accuracy, ascent_weights, choose_C, fit_decide, folds_of
 from transferlab.features.views import PLAIN
 from transferlab.plots.studies import fusion_figure
+from transferlab.workflows.finetuned_fusion import finetuned_rows, load_finetuned
 from transferlab.workflows.members import default_backbones, load_members
 from transferlab.workflows.study_record import make_record
 
 QUESTION = "Late fusion: do several networks' SVM decision values, weighted by cross-validation on train, beat " \
            "concatenating their features? (issue 13)"
-WEIGHT_GRID = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
-
-
-def ascent_weights(decisions: list[np.ndarray], y: np.ndarray, sweeps: int = 3) -> np.ndarray:
-    """Per-member weights from ``WEIGHT_GRID`` by coordinate ascent on the accuracy of the weighted sum, from
-    equal weights (a change must strictly improve accuracy: ties keep the simpler equal weights)."""
-    w = np.ones(len(decisions))
-    best = accuracy(sum(wi * d for wi, d in zip(w, decisions)), y)
-    for _ in range(sweeps):
-        changed = False
-        for i in range(len(w)):
-            for v in WEIGHT_GRID:
-                t = w.copy()
-                t[i] = v
-                if t.sum() == 0:
-                    continue
-                a = accuracy(sum(wi * d for wi, d in zip(t, decisions)), y)
-                if a > best + 1e-12:
-                    best, w, changed = a, t, True
-        if not changed:
-            break
-    return w
-
-
 class _Equal:
     """Sum of the (scaled) decision values."""
 
@@ -83,12 +60,14 @@ def combiner_cv(combiner, decisions: list[np.ndarray], y: np.ndarray, seed: int)
     return round(hits / len(y), 4)
 
 
-def fusion(cfg, backbones=None):
+def fusion(cfg, backbones=None, finetuned=()):
     """The fusion study on ``cfg``'s data: members are each (model, weights, layers) of ``backbones`` (default:
-    those of ``study backbones``), one member per layer."""
+    those of ``study backbones``), one member per layer; ``finetuned``: folders of finished fine-tuning runs on
+    the same split, fused with the SVM that cross-validation prefers (:mod:`finetuned_fusion`)."""
     ms = load_members(cfg, backbones or default_backbones())
+    nets = load_finetuned(cfg, finetuned, ms)  # first: a wrong folder is said before the long part
     y, tr, te = ms.y, ms.train, ms.test
-    rows, oof, test_dec = [], [], []
+    rows, oof, test_dec, svms = [], [], [], {}  # svms: features -> (x, test decision values)
     for name, m in ms.members.items():
         x = m.x[PLAIN]
         sel = choose_C(x[tr], y[tr], seed=cfg.seed, classifier=cfg.classifier)
@@ -97,6 +76,7 @@ def fusion(cfg, backbones=None):
         scale = float(sel["oof"].std()) or 1.0  # members' decision values on one scale before they are summed
         oof.append(sel["oof"] / scale)
         test_dec.append(d_test / scale)
+        svms[name] = (x, d_test)
         rows.append({"features": name, "kind": "member", "weights": m.label, "dim": int(x.shape[1]), "C": sel["C"],
                      "cv_accuracy": sel["cv_accuracy"], "test_accuracy": round(accuracy(d_test, y[te]), 4),
                      "ms_per_image": m.ms_per_image, "extract_seconds": m.extract_seconds[PLAIN],
@@ -106,6 +86,7 @@ def fusion(cfg, backbones=None):
     sel = choose_C(x[tr], y[tr], seed=cfg.seed, classifier=cfg.classifier)
     t0 = time.perf_counter()
     d_test = fit_decide(x[tr], y[tr], x[te], sel["C"], classifier=cfg.classifier, seed=cfg.seed)
+    svms["concatenation of all members"] = (x, d_test)
     per_model = {n.split(":")[0]: ms.members[n].ms_per_image for n in names}  # a model's layers share its pass
     total_ms = round(sum(per_model.values()), 2)
     rows.append({"features": "concatenation of all members", "kind": "concatenation", "weights": "each L2-normalised",
@@ -125,20 +106,33 @@ def fusion(cfg, backbones=None):
                                           2)})
         if hasattr(fitted, "weights_"):
             weights.append({"combiner": label, **{n: float(w) for n, w in zip(names, fitted.weights_)}})
-    chosen = max(rows, key=lambda r: r["cv_accuracy"])  # the configuration the training data pick
-    for r in rows:
-        r["chosen"] = r is chosen
+    chosen = cv_chosen = max(rows, key=lambda r: r["cv_accuracy"])  # the configuration the training data pick
     best_member = max(rows[:len(names)], key=lambda r: r["cv_accuracy"])
-    notes = [f"chosen on train (highest cross-validated accuracy): {chosen['features']} — CV {chosen['cv_accuracy']:.4f}, "
-             f"test {chosen['test_accuracy']:.4f}",
+    notes = [f"highest cross-validated accuracy on train: {cv_chosen['features']} — "
+             f"CV {cv_chosen['cv_accuracy']:.4f}, test {cv_chosen['test_accuracy']:.4f}",
              f"best member by CV: {best_member['features']} (test {best_member['test_accuracy']:.4f}); concatenation: "
              f"test {rows[len(names)]['test_accuracy']:.4f}",
              "late-fusion CV accuracy is a second-level 5-fold CV over the members' out-of-fold decision values; "
              "members' decision values are divided by their out-of-fold standard deviation before combining",
              f"{len(tr)} training and {len(te)} test images read by every member"]
+    extra = {"fusion_weights": weights}
+    if nets:
+        svm = max((r for r in rows if r["kind"] != "late fusion"), key=lambda r: r["cv_accuracy"])  # one SVM
+        ft_rows, ft_weights, ft_split = finetuned_rows(cfg, ms, svm, *svms[svm["features"]], nets)
+        rows += ft_rows
+        chosen = max(ft_rows, key=lambda r: r["val_accuracy"])  # ties keep the SVM alone, then the simpler row
+        extra |= {"finetuned_fusion_weights": ft_weights, "finetuned_runs": ft_split["runs"]}
+        notes += [f"chosen on the fine-tuned networks' validation split: {chosen['features']} — validation "
+                  f"{chosen['val_accuracy']:.4f}, test {chosen['test_accuracy']:.4f}",
+                  f"the validation split: {ft_split['validation_images']} training images the networks did not train "
+                  f"on (the SVM is refitted on the other {ft_split['fit_images']} to decide them); it chooses flip "
+                  "TTA or not per network, the fusion weights, and the row",
+                  "fine-tuned networks' scores are log-probabilities, the SVM's decision values; each is divided by "
+                  "its standard deviation on the validation split before they are summed"]
+    for r in rows:
+        r["chosen"] = r is chosen
     fig = fusion_figure(rows, weights, f"{cfg.classifier} per member · C by 5-fold CV on train")
-    columns = ["features", "kind", "dim", "C", "cv_accuracy", "test_accuracy", "ms_per_image", "extract_seconds",
-               "fit_seconds", "chosen"]
-    record = make_record("fusion", QUESTION, cfg, ms.model, ms.dataset, columns, rows, chosen, notes,
-                         {"fusion_weights": weights} if weights else None)
+    columns = ["features", "kind", "dim", "C", "cv_accuracy", *(["val_accuracy"] if nets else []),
+               "test_accuracy", "ms_per_image", "extract_seconds", "fit_seconds", "chosen"]
+    record = make_record("fusion", QUESTION, cfg, ms.model, ms.dataset, columns, rows, chosen, notes, extra)
     return record, fig

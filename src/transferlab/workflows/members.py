@@ -64,9 +64,9 @@ class MemberSet:
     paths: list[str]
 
 
-def load_members(cfg: RunConfig, backbones, views=(PLAIN,), time_forward: bool = True) -> MemberSet:
+def load_members(cfg: RunConfig, backbones, views=(PLAIN,), time_forward: bool = True, l2: bool = True) -> MemberSet:
     """Extract (or read from the cache) every backbone's layers under every view; keep the images every extraction
-    read; each layer is one member, L2-normalised per view."""
+    read; each layer is one member, L2-normalised per view (``l2``; not for a network's logits)."""
     dataset = load_dataset(cfg.data, cfg.limit_per_class)
     members, oks, first = {}, [], None
     for name, tag, layers in backbones:
@@ -89,7 +89,8 @@ def load_members(cfg: RunConfig, backbones, views=(PLAIN,), time_forward: bool =
     for m in members.values():
         for view, (rows, feats) in m.x.items():
             where = {r: i for i, r in enumerate(rows)}
-            m.x[view] = l2_normalize(feats[[where[r] for r in ok]])
+            kept = feats[[where[r] for r in ok]]
+            m.x[view] = l2_normalize(kept) if l2 else kept
     y, split = dataset.labels[ok], dataset.split[ok]
     sp = make_splits(y, split, cfg.protocol, cfg.train_per_class, cfg.seed, dataset.classes)[0]
     return MemberSet(members, y, np.asarray(sp.train), np.asarray(sp.test), dataset, first,
