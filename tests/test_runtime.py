@@ -1,6 +1,9 @@
 """Every execution mode gives eager fp32's features within its stated tolerance, on real 15 Scene images."""
 from __future__ import annotations
 
+import json
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -8,10 +11,18 @@ import torch
 from transferlab.features.cache import FeatureCache
 from transferlab.data.datasets import load_dataset
 from transferlab.features.extractor import Extractor, FeatureNet, numerics_record
-from transferlab.features.quantize import RECIPE, pick_calibration, training_calibration
+from transferlab.features.quantize import RECIPE, int8_deviation, pick_calibration, training_calibration
 from transferlab.models.gray import apply_gray
 from transferlab.features import runtimes as runtime_module
-from transferlab.features.runtimes import RUNTIMES, TOLERANCE, deviation, export_onnx, make_runner, onnx_key
+from transferlab.features.runtimes import (
+    RUNTIMES,
+    TOLERANCE,
+    _checked_int8,
+    deviation,
+    export_onnx,
+    make_runner,
+    onnx_key,
+)
 from transferlab.data.images import load_image
 from transferlab.models.builder import load_model
 
@@ -143,6 +154,7 @@ def test_int8_matches_eager_fp32_within_tolerance(batch, reference, train_paths,
     got = ext.runner()(batch)
     quantized = list((tmp_path / "onnx").glob("int8-*.onnx"))
     assert len(quantized) == 1
+    assert 0 < int8_deviation(quantized[0]) <= TOLERANCE["int8"]  # measured on calibration images when made
     for ref, out in zip(reference, got, strict=True):
         assert out.dtype == np.float32 and out.shape == ref.shape and np.isfinite(out).all()
         assert 0 < deviation(ref, out) <= TOLERANCE["int8"], deviation(ref, out)
@@ -150,6 +162,17 @@ def test_int8_matches_eager_fp32_within_tolerance(batch, reference, train_paths,
     again = _int8_extractor(pick_calibration(train_paths, 8)).runner()(batch[:1])  # the cached graph, reused
     assert quantized[0].stat().st_mtime_ns == mtime
     np.testing.assert_allclose(again[0], got[0][:1], rtol=1e-5, atol=1e-6)
+
+
+def test_an_int8_graph_beyond_its_bound_is_said_when_used(tmp_path):
+    graph = tmp_path / "int8-x.onnx"
+    graph.with_suffix(".json").write_text(json.dumps({"deviation": 1.02, "images": 8}))  # EfficientNet-Lite0's case
+    with pytest.warns(UserWarning, match="deviate up to 1.02 from fp32 on calibration images \\(bound 0.2\\)"):
+        assert _checked_int8(graph) == graph
+    graph.with_suffix(".json").write_text(json.dumps({"deviation": 0.116, "images": 8}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _checked_int8(graph)
 
 
 def test_int8_features_are_keyed_and_labelled_by_their_calibration_set(train_paths, tmp_path):

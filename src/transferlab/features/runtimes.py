@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from transferlab.features.quantize import Calibration, quantize
+from transferlab.features.quantize import Calibration, int8_deviation, quantize
 from transferlab.files import cache_dir
 from transferlab.options import RUNTIMES
 
@@ -88,7 +88,7 @@ def make_runner(net: nn.Module, runtime: str = "eager", device: str = "cpu",
     if runtime == "onnx":
         return _onnx_runner(device, lambda shape: export_onnx(net, shape))
     if runtime == "int8":
-        return _onnx_runner(device, lambda shape: quantize(export_onnx(net, shape), calibration))
+        return _onnx_runner(device, lambda shape: _checked_int8(quantize(export_onnx(net, shape), calibration)))
     net = net.eval().to(device).to(memory_format=torch.channels_last)
     cuda = device.startswith("cuda")
     autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(runtime)
@@ -107,6 +107,16 @@ def make_runner(net: nn.Module, runtime: str = "eager", device: str = "cpu",
         return [o.float().cpu().numpy() for o in outs]
 
     return run
+
+
+def _checked_int8(path: Path) -> Path:
+    """``path``, with a warning when its int8 features deviate from fp32 beyond ``TOLERANCE['int8']``."""
+    found = int8_deviation(path)
+    if found is not None and found > TOLERANCE["int8"]:
+        warnings.warn(f"int8 features of this network deviate up to {found:.2f} from fp32 on calibration images "
+                      f"(bound {TOLERANCE['int8']}): the int8 recipe does not suit it; use --runtime onnx or eager",
+                      stacklevel=2)
+    return path
 
 
 # ---------------------------------------------------------------------------------------------------- ONNX
