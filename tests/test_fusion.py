@@ -87,6 +87,15 @@ def test_finetuned_runs_of_another_split_or_unfinished_are_refused_first(cfg, tm
         fusion.fusion(cfg, members, finetuned=[tmp_path / "ft"])
 
 
+def test_literature_protocol_scores_the_svm_on_every_split(cfg):
+    lit = replace(cfg, protocol="random:3", train_per_class=5)
+    ms = load_members(lit, [b for b in default_backbones() if b[0] == "efficientnet_lite0"], time_forward=False)
+    got = fusion.over_splits(lit, ms, "lite0", ms.members["efficientnet_lite0:avgpool"].x[""])
+    assert got["splits"] == 3 and got["test_images"] == [45, 45, 45]  # 8 images per class pooled, 5 train
+    assert len(set(got["per_split"])) > 1 and 0.7 < got["mean_accuracy"] < 1  # three draws (measured 0.896)
+    assert got["std_accuracy"] == round(float(np.std(got["per_split"], ddof=1)), 4)
+
+
 def test_tta_variant_choice_ignores_the_test_labels(cfg, monkeypatch):
     a, _ = augment_study.tta(cfg, ("none", "flip"))
     monkeypatch.setattr(augment_study, "load_members", _scrambled(augment_study.load_members))

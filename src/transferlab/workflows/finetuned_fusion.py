@@ -109,7 +109,7 @@ def finetuned_rows(cfg, ms: MemberSet, svm: dict, x_svm: np.ndarray, d_test_svm:
     fit, val = validation_rows(ms, nets[0].record["provenance"]["config"]["val_fraction"], cfg.seed)
     y, te = ms.y, ms.test
     d_val = fit_decide(x_svm[fit], y[fit], x_svm[val], svm["C"], classifier=cfg.classifier, seed=cfg.seed)
-    rows = [{"features": f"{svm['features']} (SVM refitted without the validation images)", "kind": "svm",
+    rows = [{"features": f"SVM: {svm['features']} (refitted without validation)", "kind": "svm",
              "dim": svm["dim"], "C": svm["C"], "val_accuracy": round(accuracy(d_val, y[val]), 4),
              "test_accuracy": svm["test_accuracy"], "ms_per_image": svm["ms_per_image"]}]
     val_scores, test_scores, names = [d_val / d_val.std()], [d_test_svm / d_val.std()], [svm["features"]]
@@ -131,7 +131,7 @@ def finetuned_rows(cfg, ms: MemberSet, svm: dict, x_svm: np.ndarray, d_test_svm:
     weights = []
     for label, w in (("equal weights", np.ones(len(names))), ("weights on the validation split",
                                                               ascent_weights(val_scores, y[val]))):
-        rows.append({"features": f"late fusion, {label}: " + " + ".join(names), "kind": "fine-tuned fusion",
+        rows.append({"features": f"SVM + fine-tuned: late fusion, {label}", "kind": "fine-tuned fusion",
                      "dim": len(names), "C": None,
                      "val_accuracy": round(accuracy(sum(wi * s for wi, s in zip(w, val_scores)), y[val]), 4),
                      "test_accuracy": round(accuracy(sum(wi * s for wi, s in zip(w, test_scores)), y[te]), 4),

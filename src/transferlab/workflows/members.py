@@ -57,11 +57,12 @@ class Member:
 class MemberSet:
     members: dict[str, Member]
     y: np.ndarray
-    train: np.ndarray  # row indices (the fixed split, or the first split of the protocol)
+    train: np.ndarray  # row indices (the fixed split, or the first split of the protocol): what studies choose on
     test: np.ndarray
     dataset: object
     model: object  # the first member's model (for the record's provenance)
     paths: list[str]
+    splits: list = field(default_factory=list)  # every split of the protocol (random:N gives N)
 
 
 def load_members(cfg: RunConfig, backbones, views=(PLAIN,), time_forward: bool = True, l2: bool = True) -> MemberSet:
@@ -92,6 +93,6 @@ def load_members(cfg: RunConfig, backbones, views=(PLAIN,), time_forward: bool =
             kept = feats[[where[r] for r in ok]]
             m.x[view] = l2_normalize(kept) if l2 else kept
     y, split = dataset.labels[ok], dataset.split[ok]
-    sp = make_splits(y, split, cfg.protocol, cfg.train_per_class, cfg.seed, dataset.classes)[0]
-    return MemberSet(members, y, np.asarray(sp.train), np.asarray(sp.test), dataset, first,
-                     [str(dataset.paths[i]) for i in ok])
+    splits = make_splits(y, split, cfg.protocol, cfg.train_per_class, cfg.seed, dataset.classes)
+    return MemberSet(members, y, np.asarray(splits[0].train), np.asarray(splits[0].test), dataset, first,
+                     [str(dataset.paths[i]) for i in ok], splits)
