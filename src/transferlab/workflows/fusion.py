@@ -131,8 +131,8 @@ def fusion(cfg, backbones=None, finetuned=()):
              "members' decision values are divided by their out-of-fold standard deviation before combining",
              f"{len(tr)} training and {len(te)} test images read by every member"]
     extra = {"fusion_weights": weights}
+    svm = max((r for r in rows if r["kind"] != "late fusion"), key=lambda r: r["cv_accuracy"])  # the best one SVM
     if nets:
-        svm = max((r for r in rows if r["kind"] != "late fusion"), key=lambda r: r["cv_accuracy"])  # one SVM
         ft_rows, ft_weights, ft_split = finetuned_rows(cfg, ms, svm, *svms[svm["features"]], nets)
         rows += ft_rows
         chosen = max(ft_rows, key=lambda r: r["val_accuracy"])  # ties keep the SVM alone, then the simpler row
@@ -145,7 +145,6 @@ def fusion(cfg, backbones=None, finetuned=()):
                   "fine-tuned networks' scores are log-probabilities, the SVM's decision values; each is divided by "
                   "its standard deviation on the validation split before they are summed"]
     if len(ms.splits) > 1:
-        svm = max((r for r in rows if r["kind"] != "late fusion"), key=lambda r: r["cv_accuracy"])
         extra["protocol"] = [over_splits(cfg, ms, svm["features"], svms[svm["features"]][0])]
         p = extra["protocol"][0]
         notes.append(f"{cfg.protocol} (every split, C by 5-fold CV on its own training images): {svm['features']} "
