@@ -155,7 +155,7 @@ def test_identical_files_are_computed_once_and_both_get_their_features(scene, tm
 
 def test_two_runs_sharing_one_cache_at_once_do_not_corrupt_it(shared_dir, tmp_path):
     data = shared_dir / "data" / "15scene"
-    script = KILL_SCRIPT.replace("limit_per_class=4", "limit_per_class=1")
+    script = KILL_SCRIPT.replace("limit_per_class=2", "limit_per_class=1")
     procs = [subprocess.Popen([sys.executable, "-c", script, str(data), str(tmp_path / "shared")]) for _ in range(2)]
     assert [p.wait(timeout=300) for p in procs] == [0, 0]
     ds = load_dataset(data, limit_per_class=1)

@@ -32,7 +32,7 @@ RECIPE = "ort-qdq-u8s8-perchannel-minmax-rr"
 # with runs of 4 images, 0.50 GB with runs of 1 (and 2.9 GB with all 200 in one run). Its
 # CalibMaxIntermediateOutputs option is not used: in onnxruntime 1.32 it drops the collected runs unmerged
 CALIBRATION_BATCH = 1
-# calibration images on which a new int8 graph's deviation from its fp32 graph is measured, once, when it is made
+# calibration images on which an int8 graph's deviation from its fp32 graph is measured, once, stored beside it
 # (what tells a network the recipe does not suit: EfficientNet-Lite0 ~1.0, VGG16 pool5 ~0.1)
 CHECK_IMAGES = 8
 
@@ -115,41 +115,21 @@ def quantize(fp32: Path, calibration: Calibration) -> Path:
         quantize_static(str(pre), str(out), _Reader(iter(calibration.batches()), "pixels"), quant_format=QuantFormat.QDQ,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
                         reduce_range=True, calibrate_method=CalibrationMethod.MinMax)
-        check = {"deviation": _deviation(pre, out, calibration), "images": min(CHECK_IMAGES, calibration.images)}
-        _atomic_write(path.with_suffix(".json"), lambda dest: dest.write_text(json.dumps(check)))
-        # atomic, and after its check: a concurrent process writes an equivalent graph
-        _atomic_write(path, lambda dest: shutil.copyfile(out, dest))
+        tmp_dest = path.with_suffix(f".{os.getpid()}.tmp")
+        shutil.copyfile(out, tmp_dest)
+        os.replace(tmp_dest, path)  # atomic: a concurrent process writes an equivalent graph
     return path
 
 
-def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
-
-
-def _deviation(fp32: Path, int8: Path, calibration: Calibration) -> float:
-    """:func:`~transferlab.features.runtimes.deviation` of the int8 graph's outputs from the fp32 graph's on the
-    first ``CHECK_IMAGES`` calibration images (the worst output)."""
-    import onnxruntime as ort
-
-    from transferlab.features.runtimes import deviation
-
-    fp, q = (ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (fp32, int8))
-    worst, seen = 0.0, 0
-    for x in calibration.batches():
-        x = np.ascontiguousarray(x, dtype=np.float32)[:CHECK_IMAGES - seen]
-        for ref, other in zip(fp.run(None, {"pixels": x}), q.run(None, {"pixels": x})):
-            worst = max(worst, deviation(ref, other))
-        seen += len(x)
-        if seen >= CHECK_IMAGES:
-            break
-    return round(worst, 4)
-
-
 def int8_deviation(path: Path) -> float | None:
-    """The deviation measured when the int8 graph at ``path`` was made (None: made before it was measured)."""
+    """The deviation from fp32 stored beside the int8 graph at ``path`` (None: not measured yet)."""
     try:
         return json.loads(path.with_suffix(".json").read_text())["deviation"]
     except (OSError, ValueError, KeyError):
         return None
+
+
+def store_int8_deviation(path: Path, deviation: float, images: int) -> None:
+    tmp = path.with_suffix(f".{os.getpid()}.json.tmp")
+    tmp.write_text(json.dumps({"deviation": deviation, "images": images}))
+    os.replace(tmp, path.with_suffix(".json"))
