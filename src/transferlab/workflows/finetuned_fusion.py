@@ -17,7 +17,6 @@ from transferlab.classify.oof import accuracy, ascent_weights, fit_decide
 from transferlab.features.views import PLAIN
 from transferlab.finetune.checkpoint import MODEL, RECORD
 from transferlab.finetune.data import split_train_val
-from transferlab.models.builder import load_model
 from transferlab.workflows.members import MemberSet, load_members
 
 FLIP = "hflip"
@@ -73,9 +72,7 @@ def load_finetuned(cfg, folders, ms: MemberSet) -> list[FinetunedNet]:
     for folder in folders:
         record = read_run(folder)
         _check_same_split(folder, record, cfg, ms)
-        model = load_model(record["model"], str(Path(folder) / MODEL), cfg.seed)
-        logits = model.net.layer_names()[-1]
-        got = load_members(replace(cfg, pool="avg"), [(record["model"], str(Path(folder) / MODEL), [logits])],
+        got = load_members(replace(cfg, pool="avg"), [(record["model"], str(Path(folder) / MODEL), None)],
                            views=(PLAIN, FLIP), l2=False)
         if got.paths != ms.paths:
             raise ValueError(f"{folder}: the network read other images than the feature members "
@@ -83,7 +80,7 @@ def load_finetuned(cfg, folders, ms: MemberSet) -> list[FinetunedNet]:
         m = next(iter(got.members.values()))
         logp = {v: torch.from_numpy(m.x[v]).log_softmax(1).numpy() for v in (PLAIN, FLIP)}
         nets.append(FinetunedNet(f"fine-tuned {record['model']} ({record['mode']})", str(folder), record, logp,
-                                 m.ms_per_image, model.weights_id))
+                                 m.ms_per_image, got.model.weights_id))
     if len({n.record["provenance"]["config"]["val_fraction"] for n in nets}) > 1:
         raise ValueError("the fine-tuned networks held out different validation images (their --val-fraction "
                          "differs); fuse networks fine-tuned with one")

@@ -66,14 +66,15 @@ class MemberSet:
 
 
 def load_members(cfg: RunConfig, backbones, views=(PLAIN,), time_forward: bool = True, l2: bool = True) -> MemberSet:
-    """Extract (or read from the cache) every backbone's layers under every view; keep the images every extraction
-    read; each layer is one member, L2-normalised per view (``l2``; not for a network's logits)."""
+    """Extract (or read from the cache) every backbone's layers (None: its output layer) under every view; keep the
+    images every extraction read; each layer is one member, L2-normalised per view (``l2``; not for logits)."""
     dataset = load_dataset(cfg.data, cfg.limit_per_class)
     members, oks, first = {}, [], None
     for name, tag, layers in backbones:
         for view in views:
             model = load_model(name, tag, cfg.seed)  # each Extractor adapts its own model (gray mode)
             model.preprocess = view_preprocess(model.preprocess, view)
+            layers = layers or model.net.layer_names()[-1:]
             run = replace(cfg, model=name, weights=tag, layers=layers)
             _, model, ext = extract_dataset(run, [(layer, cfg.pool) for layer in layers], (dataset, model))
             first = first or model
