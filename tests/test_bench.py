@@ -14,7 +14,8 @@ from transferlab.cli.main import build_parser, main
 from transferlab.features.extractor import FeatureNet, file_hash
 from transferlab.models.builder import default_feature_layer, load_model
 from transferlab.workflows.bench import _sample_photos, format_report
-from transferlab.workflows.ceiling import ISA_FLAGS, gflop_per_image, onednn_bf16
+from transferlab.machine import ISA_FLAGS, onednn_bf16
+from transferlab.workflows.ceiling import gflop_per_image
 
 
 def test_vgg16_conv_cost_matches_the_published_figure():

@@ -14,11 +14,13 @@ import PIL
 import sklearn
 import torch
 
+from transferlab.machine import machine
 
 def library_versions() -> dict:
-    """The versions of the libraries that change the numbers, and the platform."""
+    """The versions of the libraries that change the numbers, the platform, and the machine (CPU, ISA, load)."""
     return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-            "scikit-learn": sklearn.__version__, "pillow": PIL.__version__, "platform": platform.platform()}
+            "scikit-learn": sklearn.__version__, "pillow": PIL.__version__, "platform": platform.platform(),
+            "machine": machine()}
 
 
 class RecordError(ValueError):

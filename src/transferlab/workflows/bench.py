@@ -47,7 +47,8 @@ from transferlab.features.quantize import RECIPE, training_calibration
 from transferlab.features.runtimes import RUNTIMES, TOLERANCE, deviation
 from transferlab.models.builder import default_feature_layer
 from transferlab.workflows.bench_child import BenchConfig, load_weights, run_child, weights_tag
-from transferlab.workflows.ceiling import ISA_FLAGS, cpu_info, gflop_per_image, onednn_bf16
+from transferlab.machine import ISA_FLAGS, cpu_info, onednn_bf16
+from transferlab.workflows.ceiling import gflop_per_image
 from transferlab.workflows.experiment import RunConfig, run_experiment
 
 __all__ = ["BenchConfig", "accuracy_comparison", "bench_paths", "default_runtimes", "format_report", "run_bench",

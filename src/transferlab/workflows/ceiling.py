@@ -4,14 +4,12 @@ The ceiling of a numerics (fp32, bf16, fp16) is the best of its kernels, in GFLO
 torch.mm (MKL on a CPU) and through oneDNN, and each distinct convolution/linear layer of the benchmarked network
 alone, at the bench batch size, through every way the rows run it (the baseline's NCHW ``no_grad``, each
 runtime). A network's GFLOP/s is a time-weighted mean of its layers' rates plus overhead, so it cannot beat the
-fastest of them. :func:`cpu_info` describes the CPU and the instruction-set extensions that set those speeds.
+fastest of them. :func:`transferlab.machine.cpu_info` describes the CPU that sets those speeds.
 """
 from __future__ import annotations
 
 import copy
-import platform
 import time
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -19,35 +17,8 @@ from torch import nn
 from transferlab.features.extractor import FeatureNet
 from transferlab.features.runtimes import RUNTIMES, make_runner
 
-# /proc/cpuinfo flags that decide fp32/bf16/int8 matmul and convolution speed, reported beside the ceiling
-ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni", "avx512_bf16",
-             "avx512_fp16", "avx_vnni", "avx_ne_convert", "amx_tile", "amx_bf16", "amx_int8", "amx_fp16")
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 TIMED_CALLS = 2  # per kernel and round, after one warm-up call; the ceiling keeps the fastest
-
-
-def onednn_bf16() -> bool:
-    """Whether oneDNN has bf16 kernels on this CPU (AVX-512 BW/VL/DQ or AVX-NE-CONVERT); without them PyTorch's
-    bf16 falls back to kernels measured 16× (convolution) to 450× (matmul) slower than fp32 on an AVX2 EPYC."""
-    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-
-
-def cpu_info() -> dict:
-    """The CPU's model and the instruction-set extensions that set its matmul speed (Linux ``/proc/cpuinfo``),
-    and the kernels PyTorch picked for it."""
-    fields = {}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            fields.setdefault(key.strip(), value.strip())
-    except OSError:
-        pass
-    model = fields.get("model name") or platform.processor() or platform.machine()
-    if "cpu family" in fields:
-        model += f" ({fields.get('vendor_id', '')} family {fields['cpu family']} model {fields.get('model', '?')})"
-    flags = set(fields.get("flags", "").split())
-    return {"model": model, "isa": [f for f in ISA_FLAGS if f in flags],
-            "torch_capability": torch.backends.cpu.get_cpu_capability(), "onednn_bf16": onednn_bf16()}
 
 
 def layer_calls(net: nn.Module, shape: tuple[int, ...]) -> list[tuple[nn.Module, tuple[int, ...], float]]:
