@@ -1,4 +1,4 @@
-"""The best 15 Scene figure of issue 13 in one command, from a fresh feature cache: ``transferlab study fusion``
+"""The best 15 Scene figure in one command, from a fresh feature cache: ``transferlab study fusion``
 (seven offline feature sets, one SVM each, their concatenation and late fusions, every choice by cross-validation
 on train), run as a child process; with ``--finetune``, the named networks are first fine-tuned end to end and
 fused with the SVM (those choices on their validation split). Prints the configuration the training data chose,

@@ -1,6 +1,6 @@
-"""The best SVM recipe of issue 13 (the concatenation of the seven offline feature sets, C by 5-fold CV on train)
+"""The best SVM recipe (the concatenation of the seven offline feature sets, C by 5-fold CV on train)
 under the literature's protocol: ``random:10`` with 100 training images per class, mean ± std. The same function
-(``workflows.fusion.over_splits``) that ``transferlab study fusion --protocol random:10 --train-per-class 100``
+(``studies.fusion.over_splits``) that ``transferlab study fusion --protocol random:10 --train-per-class 100``
 uses for its ``protocol`` table, without the study's first-split rows; features come through the cache.
 
     PYTHONPATH=src python benchmarks/best15_protocol.py [--data ../shared/data/15scene] [--splits 10]
@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from transferlab.features.views import PLAIN
-from transferlab.workflows import fusion
-from transferlab.workflows.experiment import RunConfig
-from transferlab.workflows.members import default_backbones, load_members
+from transferlab.studies import fusion
+from transferlab.config import RunConfig
+from transferlab.studies.members import default_backbones, load_members
 
 REPO = Path(__file__).resolve().parents[1]
 

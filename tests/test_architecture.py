@@ -1,5 +1,5 @@
-"""The layout's rules, checked on the source: no import cycles, function-local imports only for optional
-dependencies, no module over 400 lines (docs/architecture.md)."""
+"""The layout's rules, checked on the source: imports follow the stage order, no import cycles, function-local
+imports only for optional dependencies, no module over 400 lines (docs/architecture.md)."""
 from __future__ import annotations
 
 import ast
@@ -10,6 +10,24 @@ MAX_LINES = 400
 # third-party packages that are extras (or heavy and only needed by one code path): imported where used
 OPTIONAL = {"ray", "pyarrow", "onnx", "onnxruntime", "onnxscript", "skimage", "pandas", "torchvision", "timm",
             "openvino", "nncf", "h5py", "scipy"}
+
+
+# the stages of the flow, in order: a module imports only from its own stage or earlier ones
+STAGES = ("base", "data", "models", "features", "classify", "engines", "experiment", "finetune", "deploy", "studies",
+          "bench", "analysis", "plots", "report", "cli")
+BASE = {"transferlab", "options", "config", "files", "machine", "provenance"}  # what every stage may use
+
+
+def stage(module: str) -> str:
+    """``transferlab.features.cache`` → ``features``; the package itself and its light top modules → ``base``."""
+    top = module.split(".")[1] if module.count(".") else "transferlab"
+    return "base" if top in BASE else top
+
+
+def _stage_violations(graph: dict[str, set[str]]) -> list[str]:
+    order = {s: i for i, s in enumerate(STAGES)}
+    return sorted(f"{m} ({stage(m)}) imports {d} ({stage(d)})" for m, deps in graph.items() for d in deps
+                  if order[stage(d)] > order[stage(m)])
 
 
 def _module(path: Path) -> str:
@@ -85,6 +103,20 @@ def test_no_import_cycles():
     graph = _graph()
     assert len(graph) > 40  # the walk found the package
     assert _cycles(graph) == []
+
+
+def test_every_module_belongs_to_a_stage():
+    assert {stage(m) for m in _graph()} <= set(STAGES)
+
+
+def test_imports_follow_the_stage_order():
+    assert _stage_violations(_graph()) == []
+
+
+def test_stage_check_finds_a_planted_backward_import():
+    graph = {**_graph(), "transferlab.features.planted": {"transferlab.experiment"}}
+    assert _stage_violations(graph) == ["transferlab.features.planted (features) imports transferlab.experiment "
+                                        "(experiment)"]
 
 
 def test_cycle_detector_finds_a_planted_cycle():

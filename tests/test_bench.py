@@ -13,9 +13,9 @@ from PIL import Image
 from transferlab.cli.main import build_parser, main
 from transferlab.features.extractor import FeatureNet, file_hash
 from transferlab.models.builder import default_feature_layer, load_model
-from transferlab.workflows.bench import _sample_photos, format_report
+from transferlab.bench.runner import _sample_photos, format_report
 from transferlab.machine import ISA_FLAGS, onednn_bf16
-from transferlab.workflows.ceiling import gflop_per_image
+from transferlab.bench.ceiling import gflop_per_image
 
 
 def test_vgg16_conv_cost_matches_the_published_figure():

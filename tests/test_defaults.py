@@ -115,7 +115,7 @@ def test_auto_protocol_is_fixed_with_train_and_test_folders(shared_dir):
 
 
 def test_run_on_class_folders_with_efficientnet_and_no_layer(class_folders, cache, tmp_path, capsys):
-    """The two first commands of the issue that failed: no --layer with EfficientNet-Lite, a flat layout."""
+    """The two first commands a new user typed that once failed: no --layer with EfficientNet-Lite, a flat layout."""
     out = tmp_path / "run"
     assert main(["run", "--data", str(class_folders), "--model", "efficientnet_lite0", "--cache", cache,
                  "--workers", "0", "--quiet", "--out", str(out)]) == 0

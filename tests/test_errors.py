@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from transferlab.classify.estimators import fit_classifier
+from transferlab.classify.selection import fit_classifier
 from transferlab.cli.main import main
 from transferlab.engines.ray import ray_log_level
-from transferlab.workflows.experiment import RunConfig, run_experiment
-from transferlab.workflows.studies import run_study
+from transferlab.config import RunConfig
+from transferlab.experiment import run_experiment
+from transferlab.studies.runner import run_study
 from transferlab.models.sources import WeightsError, load_numpy_pickle
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,7 +105,7 @@ def test_unknown_protocol(capsys, data, tmp_path):
 def test_unknown_study(capsys, data, tmp_path):
     assert "invalid choice: 'layer'" in _argparse_error(capsys, ["study", "layer", "--data", str(data["fixed"])])
     with pytest.raises(KeyError, match="unknown study 'layer'; choose one of layers, "):
-        run_study("layer", RunConfig(data=str(data["fixed"])), tmp_path)
+        run_study("layer", RunConfig(data=str(data["fixed"])))
 
 
 def test_unknown_gray_mode(capsys, data, tmp_path):
@@ -130,7 +131,7 @@ def test_pca_larger_than_the_features(capsys, data, tmp_path):
 
 def test_C_auto_with_one_training_image_per_class(capsys, data, tmp_path):
     err = _error(capsys, _run(data, tmp_path, "--C", "auto", "--limit-per-class", "1"))
-    assert "--C auto needs at least 2 training images per class" in err and "a class has 1" in err
+    assert "cross-validation (--C auto) needs at least 2 training images per class" in err and "a class has 1" in err
 
 
 def test_random_split_needing_more_images(capsys, data, tmp_path):

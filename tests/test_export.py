@@ -13,7 +13,7 @@ pytest.importorskip("pyarrow")
 from transferlab.cli.main import main  # noqa: E402
 from transferlab.data.datasets import ImageDataset  # noqa: E402
 from transferlab.features.export import is_npz, load_npz, load_stored, stored_outputs, write_npz  # noqa: E402
-from transferlab.features.extractor import Extraction, file_hash  # noqa: E402
+from transferlab.features.extractor import ExtractedFeatures, file_hash  # noqa: E402
 from transferlab.features.store import FORMAT, feature_column  # noqa: E402
 
 OUTPUTS = [("block5", "avg"), ("block5", "max"), ("avgpool", "avg"), ("avgpool", "max")]
@@ -76,7 +76,7 @@ def test_npz_lists_bad_images_and_keeps_good_rows_only(tmp_path):
         paths[-1].write_bytes(f"image {i}".encode())
     ds = ImageDataset(tmp_path, ["a", "b"], paths, np.array([0, 1, 0, 1]), np.array(["train"] * 2 + ["test"] * 2))
     feats = np.arange(6, dtype=np.float32).reshape(3, 2)
-    ext = Extraction({("pool5", "avg"): feats}, [0, 2, 3], [(str(paths[1]), "not an image")], 3, 0, 1.0)
+    ext = ExtractedFeatures({("pool5", "avg"): feats}, [0, 2, 3], [(str(paths[1]), "not an image")], 3, 0, 1.0)
     meta = {"format": FORMAT, "classes": ["a", "b"], "provenance": {"model": "m"},
             "outputs": [{"layer": "pool5", "pool": "avg", "column": "features:pool5:avg", "dim": 2, "spec": {}}]}
     got = load_npz(write_npz(tmp_path / "f.npz", ds, ext, meta, {("pool5", "avg"): 2}))

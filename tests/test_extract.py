@@ -14,7 +14,7 @@ import torch
 from transferlab.data.datasets import load_dataset
 from transferlab.features.cache import FeatureCache
 from transferlab.features.extractor import Extractor
-from transferlab.features.pooling import Pool
+from transferlab.models.pooling import Pool
 from transferlab.models.builder import load_model
 
 

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +21,11 @@ from transferlab.models.alexnet import AlexNet
 from transferlab.models.efficientnet_lite import EfficientNetLite
 from transferlab.models.heads import PooledHeadNet
 from transferlab.models.vgg import VGG
-from transferlab.workflows.experiment import RunConfig
+from transferlab.config import RunConfig
 from transferlab.finetune import CHECKPOINT, MODEL, RECORD, EpochLoop, FinetuneConfig, finetune, make_trainer
 from transferlab.finetune.probe import FeatureHead
 from transferlab.data.transforms import Preprocess, to_tensor
+from transferlab.experiment import run_experiment
 from transferlab.models.builder import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,18 +60,18 @@ def test_one_short_epoch_of_full_finetuning_lowers_the_training_loss(tmp_path, c
     before = train_loss(ft)
     rec = ft.run()
     after = train_loss(ft)  # the best (only) epoch's weights, reloaded from model.pth by finish()
-    assert rec["status"] == "finished" and rec["epochs_run"] == 1
+    assert rec.status == "finished" and rec.epochs_run == 1
     assert before > 2.0  # a random 15-way head: about ln 15 = 2.7
     assert after < before - 0.1, (before, after)
-    hist = rec["history"][0]
-    assert np.isfinite(hist["train_loss"]) and 0 <= hist["val_acc"] <= 1
-    assert set(rec["provenance"]["augmentation"]) == {"random_resized_crop", "horizontal_flip"}
+    hist = rec.history[0]
+    assert np.isfinite(hist.train_loss) and 0 <= hist.val_acc <= 1
+    assert set(rec.provenance.extra["augmentation"]) == {"random_resized_crop", "horizontal_flip"}
 
 
 @needs_data
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, cache):
     straight = finetune(tiny(tmp_path / "straight", cache))
-    assert straight["status"] == "finished" and straight["epochs_run"] == 2
+    assert straight.status == "finished" and straight.epochs_run == 2
 
     out = tmp_path / "resumed"
 
@@ -78,13 +80,13 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, cache):
             ft.stop_requested = True
 
     first = finetune(tiny(out, cache), on_step=ctrl_c)
-    assert first["status"] == "interrupted" and first["epochs_run"] == 0
+    assert first.status == "interrupted" and first.epochs_run == 0
     ck = torch.load(out / CHECKPOINT, weights_only=True)
     assert (ck["epoch"], ck["step"]) == (0, 1)
     second = finetune(tiny(out, cache), stop_after=1)  # the rest of epoch 1, then pause
-    assert second["status"] == "paused" and second["epochs_run"] == 1
+    assert second.status == "paused" and second.epochs_run == 1
     third = finetune(tiny(out, cache))
-    assert third["status"] == "finished" and third["epochs_run"] == 2
+    assert third.status == "finished" and third.epochs_run == 2
 
     a = torch.load(tmp_path / "straight" / CHECKPOINT, weights_only=True)
     b = torch.load(out / CHECKPOINT, weights_only=True)
@@ -92,17 +94,17 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, cache):
     assert a["net"].keys() == b["net"].keys()
     for k in a["net"]:
         assert torch.equal(a["net"][k], b["net"][k]), k
-    for ra, rb in zip(straight["history"], third["history"]):
-        assert {k: v for k, v in ra.items() if k != "seconds"} == {k: v for k, v in rb.items() if k != "seconds"}
-    assert straight["test_accuracy"] == third["test_accuracy"]
+    for ra, rb in zip(straight.history, third.history):
+        assert replace(ra, seconds=None) == replace(rb, seconds=None)
+    assert straight.test_accuracy == third.test_accuracy
 
     with pytest.raises(ValueError, match="other settings"):
         make_trainer(tiny(out, cache, lr=0.5)).run()
 
     # the saved model: a 15-way EfficientNet-Lite0 that load_model, predict and run accept
     model = load_model("efficientnet_lite0", str(out / MODEL))
-    assert model.categories == third["classes"] and len(model.categories) == 15
-    assert model.meta["mode"] == "last-block" and model.meta["training"]["test_accuracy"] == third["test_accuracy"]
+    assert model.categories == third.classes and len(model.categories) == 15
+    assert model.meta["mode"] == "last-block" and model.meta["training"]["test_accuracy"] == third.test_accuracy
     from transferlab.analysis.imagenet import predict_files
 
     img = sorted((DATA / "test").iterdir())[0]
@@ -116,10 +118,10 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, cache):
 def test_head_only_on_a_conv_only_backbone_saves_a_loadable_pooled_head(tmp_path, cache):
     rec = finetune(tiny(tmp_path, cache, model="alexnet", weights="imagenet-conv", mode="head", epochs=30,
                         compare_svm=True))
-    hist = rec["history"]
-    assert hist[-1]["train_loss"] < hist[0]["train_loss"] - 0.3
-    assert rec["provenance"]["head"] == {"kind": "pooled", "layer": "pool5", "pool": "avg", "in_features": 256}
-    assert 0 <= rec["svm_accuracy"] <= 1 and rec["svm"]["layer"] == "pool5"
+    hist = rec.history
+    assert hist[-1].train_loss < hist[0].train_loss - 0.3
+    assert rec.provenance.extra["head"] == {"kind": "pooled", "layer": "pool5", "pool": "avg", "in_features": 256}
+    assert 0 <= rec.svm_accuracy <= 1 and rec.svm.layer == "pool5"
 
     model = load_model("alexnet", str(tmp_path / MODEL))
     assert isinstance(model.net, PooledHeadNet) and model.covers == "fc"
@@ -130,9 +132,8 @@ def test_head_only_on_a_conv_only_backbone_saves_a_loadable_pooled_head(tmp_path
                            init_head="random"))
     ft.net.load_state_dict(model.net.state_dict())
     y, pred, _ = ft.predict(ft.data.test_idx)
-    assert np.mean(y == pred) == pytest.approx(rec["test_accuracy"], abs=1 / 30 + 1e-9)
+    assert np.mean(y == pred) == pytest.approx(rec.test_accuracy, abs=1 / 30 + 1e-9)
     # `run` on the fine-tuned network's layers
-    from transferlab.workflows.experiment import RunConfig, run_experiment
 
     res = run_experiment(RunConfig(data=str(DATA), model="alexnet", weights=str(tmp_path / MODEL), layers=["gap"],
                                    limit_per_class=2, cache=cache, progress=False))

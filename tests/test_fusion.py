@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from transferlab.classify.oof import oof_decisions
+from transferlab.classify.selection import oof_scores
 from transferlab.data.transforms import Preprocess
 from transferlab.features.cache import FeatureCache
 from transferlab.features.extractor import Extractor
 from transferlab.features.views import view_preprocess
-from transferlab.workflows import augment_study, fusion
-from transferlab.workflows.experiment import RunConfig
-from transferlab.workflows.members import default_backbones, load_members
+from transferlab.studies import augment, fusion
+from transferlab.config import RunConfig
+from transferlab.studies.members import default_backbones, load_members
 
 CHEAP = ("alexnet", "efficientnet_lite0")
 
@@ -49,9 +49,9 @@ def test_fusion_choices_ignore_the_test_labels(cfg, tmp_path, monkeypatch):
                     workers=0, progress=False)
     rec = finetune(FinetuneConfig(run=run, out=str(tmp_path / "ft"), mode="head", epochs=20, compare_svm=False))
     members = [b for b in default_backbones() if b[0] in CHEAP]
-    a, _ = fusion.fusion(cfg, members, finetuned=[tmp_path / "ft"])
+    a = fusion.fusion(cfg, members, finetuned=[tmp_path / "ft"])
     monkeypatch.setattr(fusion, "load_members", _scrambled(fusion.load_members))
-    b, _ = fusion.fusion(cfg, members, finetuned=[tmp_path / "ft"])
+    b = fusion.fusion(cfg, members, finetuned=[tmp_path / "ft"])
     kinds = [r["kind"] for r in a.rows]
     assert kinds == ["member", "member", "concatenation"] + ["late fusion"] * 3 + [
         "svm", "fine-tuned", "fine-tuned", "fine-tuned fusion", "fine-tuned fusion"]
@@ -64,7 +64,7 @@ def test_fusion_choices_ignore_the_test_labels(cfg, tmp_path, monkeypatch):
     assert min(r["test_accuracy"] for r in a.rows) > 0.4
     assert np.mean([r["test_accuracy"] for r in b.rows]) < np.mean([r["test_accuracy"] for r in a.rows]) - 0.2
     # the network alone scores what its own run measured on the same test images, and its weights are recorded
-    assert a.rows[7]["test_accuracy"] == round(rec["test_accuracy"], 4)
+    assert a.rows[7]["test_accuracy"] == round(rec.test_accuracy, 4)
     (ft_run,) = a.tables["finetuned_runs"]
     assert ft_run["weights_sha256"] != ft_run["base_weights_sha256"]
 
@@ -97,9 +97,9 @@ def test_literature_protocol_scores_the_svm_on_every_split(cfg):
 
 
 def test_tta_variant_choice_ignores_the_test_labels(cfg, monkeypatch):
-    a, _ = augment_study.tta(cfg, ("none", "flip"))
-    monkeypatch.setattr(augment_study, "load_members", _scrambled(augment_study.load_members))
-    b, _ = augment_study.tta(cfg, ("none", "flip"))
+    a = augment.tta(cfg, ("none", "flip"))
+    monkeypatch.setattr(augment, "load_members", _scrambled(augment.load_members))
+    b = augment.tta(cfg, ("none", "flip"))
     assert [r["variant"] for r in a.rows] == ["none", "flip"] and [r["passes"] for r in a.rows] == [1, 2]
     assert _choices(a, "variant")[1] == _choices(b, "variant")[1]
     assert [(r["C"], r["cv_accuracy"]) for r in a.rows] == [(r["C"], r["cv_accuracy"]) for r in b.rows]
@@ -111,12 +111,12 @@ def test_out_of_fold_values_never_see_their_own_image(cfg):
                       time_forward=False)
     m = ms.members["efficientnet_lite0:avgpool"]
     x, xf, y = m.x[""][ms.train], m.x["hflip"][ms.train], ms.y[ms.train]
-    before = oof_decisions(x, y, 1.0, [xf], x_eval=x)
+    before = oof_scores(x, y, 1.0, [xf], x_eval=x)
     # image 0's training copy and its flip (extra sample) replaced by another image's: only the models of the
     # other folds learn from them, so image 0's own out-of-fold values stay, and the others' move
     x2, xf2 = x.copy(), xf.copy()
     x2[0], xf2[0] = x[-1], xf[-1]
-    after = oof_decisions(x2, y, 1.0, [xf2], x_eval=x)
+    after = oof_scores(x2, y, 1.0, [xf2], x_eval=x)
     assert np.array_equal(before[0], after[0])
     assert np.abs(before[1:] - after[1:]).max() > 1e-3
 

@@ -20,9 +20,10 @@ from transferlab.features.orderless import (
     ssqrt,
 )
 from transferlab.models.builder import load_model
-from transferlab.workflows import orderless_study
-from transferlab.workflows.experiment import RunConfig
-from transferlab.workflows.studies import run_study
+from transferlab.studies import orderless
+from transferlab.config import RunConfig
+from transferlab.cli.study import save_study
+from transferlab.studies.runner import run_study
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,8 @@ def test_encoders_fit_on_descriptors_and_give_unit_vectors_of_their_size(enc, di
 def test_orderless_study_chooses_on_train_only(shared_dir, tmp_path, monkeypatch):
     cfg = RunConfig(data=str(shared_dir / "data" / "15scene"), model="vgg16", weights="imagenet-conv",
                     limit_per_class=2, cache=str(tmp_path / "cache"), workers=0, progress=False)
-    record = run_study("orderless", cfg, tmp_path / "study")
+    record = run_study("orderless", cfg)
+    save_study(record, tmp_path / "study")
     saved = json.loads((tmp_path / "study" / "study.json").read_text())
     assert (tmp_path / "study" / "study.png").stat().st_size > 10_000
     rows = {r["encoder"]: r for r in saved["rows"]}
@@ -86,16 +88,17 @@ def test_orderless_study_chooses_on_train_only(shared_dir, tmp_path, monkeypatch
     assert sum(r["chosen_by_cv"] for r in saved["rows"]) == 1 and record.best["chosen_by_cv"]
     assert len(list((tmp_path / "cache" / "maps").glob("*/*.npy"))) == 60  # one map per image, the only copy
     # the same study with the test labels scrambled: every train-side number and the choice stay, test moves
-    real = orderless_study.load_dataset
+    real = orderless.load_dataset
 
-    monkeypatch.setattr(orderless_study, "load_dataset", lambda data, limit: _scramble(real(data, limit)))
-    _, _, rows2, best2, *_ = orderless_study.orderless_parts(replace(cfg, layers=[], protocol="fixed"))
+    monkeypatch.setattr(orderless, "load_dataset", lambda data, limit: _scramble(real(data, limit)))
+    again = orderless.orderless(replace(cfg, layers=[], protocol="fixed"))
+    rows2, best2 = again.rows, again.best
     assert [r["cv_accuracy_on_train"] for r in rows2] == [r["cv_accuracy_on_train"] for r in saved["rows"]]
     assert best2["features"] == saved["best"]["features"]
     assert [r["test_accuracy"] for r in rows2] != [r["test_accuracy"] for r in saved["rows"]]
     assert saved["provenance"]["numerics"] == "fp32"  # taken from the avg features' extraction, as every study
     with pytest.raises(ValueError, match="eager network; runtime 'onnx'"):
-        orderless_study.orderless_parts(replace(cfg, runtime="onnx"))  # maps come from hooks: refused, not ignored
+        orderless.orderless(replace(cfg, runtime="onnx"))  # maps come from hooks: refused, not ignored
 
 
 def _scramble(ds):

@@ -21,7 +21,8 @@ from transferlab.features.extractor import Extractor
 from transferlab.features.transformer import FeatureExtractor
 from transferlab.models.gray import apply_gray
 from transferlab.models.builder import load_model
-from transferlab.workflows.experiment import RunConfig, run_experiment
+from transferlab.config import RunConfig
+from transferlab.experiment import run_experiment
 
 VGG_POOL5 = "0.30"  # pool5 of nn.Sequential(vgg16.features, …): the module's own dotted name
 

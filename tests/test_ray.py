@@ -19,7 +19,8 @@ pytest.importorskip("pyarrow")
 
 from transferlab.cli.main import main  # noqa: E402
 from transferlab.data.datasets import load_dataset  # noqa: E402
-from transferlab.engines.ray import extract_ray, quiet_ray_logging  # noqa: E402
+from transferlab.config import RunConfig  # noqa: E402
+from transferlab.engines.ray import RayEngine, quiet_ray_logging  # noqa: E402
 from transferlab.features.cache import FeatureCache  # noqa: E402
 from transferlab.features.extractor import Extractor  # noqa: E402
 from transferlab.features.runtimes import deviation  # noqa: E402
@@ -90,10 +91,10 @@ def test_killed_worker_loses_and_duplicates_nothing(local_cluster, subset, tmp_p
     holds every image exactly once, with the features the local engine computes."""
     marker = tmp_path / "killed"
     outputs = [("block5", "avg")]
-    run = extract_ray(subset, tmp_path / "ray", model="efficientnet_lite0", weights="imagenet", outputs=outputs,
-                      concurrency=2, progress=False, fault_marker=str(marker))
+    run = RayEngine(concurrency=2, progress=False, fault_marker=str(marker)).extract(
+        subset, tmp_path / "ray", RunConfig(data="", model="efficientnet_lite0", weights="imagenet"), outputs)
     assert marker.exists() and int(marker.read_text()) != os.getpid()  # a worker process really died
-    assert run.rows == 30 and run.bad == []
+    assert run.images == 30 and run.bad == []
 
     store = FeatureStore(tmp_path / "ray")
     table = store.read(columns=["index", "path"])
@@ -127,9 +128,9 @@ def test_bad_files_are_rows_with_their_reason(local_cluster, tmp_path):
     ds.paths.append(gone)
     ds.labels, ds.split = np.append(ds.labels, 1), np.append(ds.split, "train")
 
-    run = extract_ray(ds, tmp_path / "ray", model="efficientnet_lite0", weights="imagenet",
-                      outputs=[("block3", "avg")], concurrency=1, progress=False)
-    assert run.rows == 6
+    run = RayEngine(concurrency=1, progress=False).extract(
+        ds, tmp_path / "ray", RunConfig(data="", model="efficientnet_lite0", weights="imagenet"), [("block3", "avg")])
+    assert run.images == 6
     reasons = dict(run.bad)
     assert reasons[str(gone)] == "no such file"
     assert "broken.jpg" in " ".join(reasons) and len(reasons) == 2

@@ -8,7 +8,8 @@ import pytest
 
 from transferlab.cli.main import main
 from transferlab.data.datasets import make_splits
-from transferlab.workflows.experiment import RunConfig, assemble, extract_dataset, fit_and_evaluate, run_experiment
+from transferlab.config import RunConfig
+from transferlab.experiment import assemble, extract_dataset, fit_and_evaluate, run_experiment
 
 
 @pytest.fixture(scope="module")

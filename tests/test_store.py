@@ -14,7 +14,7 @@ import pyarrow.parquet as pq  # noqa: E402
 
 from transferlab.cli.main import main  # noqa: E402
 from transferlab.data.datasets import ImageDataset, load_dataset  # noqa: E402
-from transferlab.features.extractor import Extraction, file_hash  # noqa: E402
+from transferlab.features.extractor import ExtractedFeatures, file_hash  # noqa: E402
 from transferlab.features.store import (FORMAT, META_KEY, FeatureStore, feature_column, load_features,  # noqa: E402
                                         prepare_out, write_extraction)
 
@@ -48,7 +48,7 @@ def synthetic(tmp_path):
     rng = np.random.default_rng(0)
     ok = [0, 1, 2, 4, 5, 6]  # image 3 is bad
     feats = {o: rng.standard_normal((len(ok), DIMS[o])).astype(np.float32) for o in OUTPUTS}
-    ext = Extraction(feats, ok, [(str(paths[3]), "not an image")], computed=6, cached=0, seconds=1.0)
+    ext = ExtractedFeatures(feats, ok, [(str(paths[3]), "not an image")], computed=6, cached=0, seconds=1.0)
     return ds, ext
 
 
@@ -129,7 +129,7 @@ def test_shards_of_different_extractions_are_refused(tmp_path, synthetic):
 def test_local_engine_writes_the_store_run_reads(tmp_path, capsys):
     """``transferlab extract`` (local engine) on a real subset: the store holds the Extractor's exact features,
     the provenance, and what ``run`` and the streaming SGD need."""
-    from transferlab.workflows.experiment import assemble
+    from transferlab.experiment import assemble
     from transferlab.features.cache import FeatureCache
     from transferlab.features.extractor import Extractor
     from transferlab.models.builder import load_model
@@ -160,7 +160,7 @@ def test_local_engine_writes_the_store_run_reads(tmp_path, capsys):
     assert prov["gray"] == "replicate" and prov["resize"] == "crop" and prov["dataset"]["images"] == 30
     assert stored.specs[("block5", "avg")] == ext.specs[("block5", "avg")]
 
-    x = assemble(stored, outputs, slice(None), True)  # what run does with an Extraction
+    x = assemble(stored, outputs, slice(None), True)  # what run does with ExtractedFeatures
     assert x.shape == (30, sum(ext.features[o].shape[1] for o in outputs))
 
     res = train_sgd(out, epochs=3, chunk_rows=7)

@@ -5,8 +5,10 @@ import json
 
 import pytest
 
-from transferlab.workflows.experiment import RunConfig
-from transferlab.workflows.studies import STUDIES, run_study
+from transferlab.config import RunConfig
+from transferlab.studies.registry import STUDIES
+from transferlab.cli.study import save_study
+from transferlab.studies.runner import run_study
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +19,8 @@ def base(shared_dir, tmp_path_factory):
 
 
 def _run(name, cfg, tmp_path):
-    record = run_study(name, cfg, tmp_path / name)
+    record = run_study(name, cfg)
+    save_study(record, tmp_path / name)
     saved = json.loads((tmp_path / name / "study.json").read_text())
     assert saved["rows"] and saved["columns"] and saved["question"] == record.question
     assert (tmp_path / name / "study.png").stat().st_size > 10_000
@@ -70,7 +73,10 @@ def test_classifier_side_studies(name, base, tmp_path):
         assert pre["accuracy"] > rnd["accuracy"] + 0.2
 
 
-def test_every_study_has_a_question():
-    from transferlab.workflows.studies import QUESTIONS
+def test_every_registered_study_has_a_question_a_function_and_a_report_section():
+    from transferlab.report.sections.common import QUESTIONS
 
-    assert set(STUDIES) == set(QUESTIONS)
+    for name, study in STUDIES.items():
+        assert study.name == name and study.question and study.summary and "issue" not in study.question
+        assert callable(study.load())
+        assert study.section == "further" or study.section in QUESTIONS

@@ -6,7 +6,7 @@ __version__ = "0.1.0"  # the one place the version is written: pyproject.toml re
 # the public API: name -> module, imported on first use so that `import transferlab` (and the CLI's --help) stay light
 _API = {"list_models": "transferlab.models.registry", "load_model": "transferlab.models.builder",
         "Extractor": "transferlab.features.extractor", "FeatureExtractor": "transferlab.features.transformer",
-        "RunConfig": "transferlab.workflows.experiment", "run_experiment": "transferlab.workflows.experiment",
+        "RunConfig": "transferlab.config", "run_experiment": "transferlab.experiment",
         "finetune": "transferlab.finetune", "FinetuneConfig": "transferlab.finetune.config",
         "Preprocess": "transferlab.data.transforms"}
 __all__ = ["__version__", *_API]

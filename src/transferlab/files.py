@@ -29,10 +29,11 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """A temporary path beside ``path`` for a writer to fill; renamed onto ``path`` when the block ends without an
     error, removed otherwise. A kill never leaves half a file, and concurrent writers of the same content (each
-    with its own temporary name) never see each other's."""
+    with its own temporary name) never see each other's. The temporary name ends in ``.tmp``: a writer that
+    chooses its format by suffix must be told the format."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}-{threading.get_ident()}.tmp{path.suffix}")  # suffix kept
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
     try:
         yield tmp
         os.replace(tmp, path)

@@ -2,20 +2,18 @@
 scikit-learn (so ``--help`` is fast), and the modules that implement them import them from here."""
 from __future__ import annotations
 
-GRAY_MODES = ("replicate", "conv1-mean", "conv1-sum")  # features.gray
+GRAY_MODES = ("replicate", "conv1-mean", "conv1-sum")  # models.gray
 RESIZE_MODES = ("crop", "resize", "native")  # preprocess
 # views of an image for test-time and training-set augmentation (preprocess): mirrored, or cropped at the start or
 # the end of its long side; "scale:F" (any factor) is a view too: resize and crop both scaled by F
 VIEWS = ("hflip", "long-start", "long-end")
 # runtime -> numerics recorded with (and keying) every feature it produces; exact modes share "fp32"
 # (int8 features are also keyed by their calibration set: features.quantize)
-RUNTIMES = {"eager": "fp32", "onnx": "fp32", "bf16": "bf16", "fp16": "fp16", "int8": "int8"}  # features.runtime
+RUNTIMES = {"eager": "fp32", "onnx": "fp32", "bf16": "bf16", "fp16": "fp16", "int8": "int8"}  # features.runtimes
 # training images the int8 runtime calibrates on by default, spread evenly over the sorted training list (every class
 # of a class-sorted listing); ≤ 200 keeps calibration to minutes on 2 cores  # features.quantize
 CALIBRATION_IMAGES = 200
 CLASSIFIERS = ("linear-svm", "logreg", "ridge", "knn", "rbf-svm")  # classify
-STUDIES = ("layers", "pooling", "gray", "C", "classifiers", "pca", "backbones", "protocol", "pretraining", "fusion",
-           "tta", "augment", "orderless")  # study
 ENGINES = ("local", "ray")  # engines
 FEATURE_FORMATS = ("parquet", "npz")  # features.export
 FINETUNE_MODES = ("head", "last-block", "full")  # finetune
@@ -31,7 +29,7 @@ CACHE_KINDS = {
     "samples": ("samples", "sample photos written from scikit-image and scikit-learn"),
     "data": ("data", "downloaded datasets (--data 15scene)"),
 }
-# test-time / training-set augmentation variants (workflows.augment_study): name -> the views averaged or added
+# test-time / training-set augmentation variants (studies.augment): name -> the views averaged or added
 AUG_VARIANTS = {"none": ("",), "flip": ("", "hflip"), "3crop": ("", "long-start", "long-end"),
                 "scale": ("", "scale:1.25"), "3crop+flip": ("", "hflip", "long-start", "long-end"),
                 "all": ("", "hflip", "long-start", "long-end", "scale:1.25")}

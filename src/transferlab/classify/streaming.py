@@ -16,7 +16,7 @@ import numpy as np
 from sklearn.linear_model import SGDClassifier
 from sklearn.metrics import confusion_matrix
 
-from transferlab.classify.blocks import join_blocks
+from transferlab.features.blocks import join_blocks
 from transferlab.classify.scores import scores_from_confusion
 from transferlab.features.store import FeatureStore
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import sys
 
-from transferlab.workflows.bench import BenchConfig, format_report, run_bench
+from transferlab.bench.runner import BenchConfig, format_report, run_bench
 
 
 def run(args) -> int:

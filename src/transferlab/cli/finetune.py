@@ -7,9 +7,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
+from transferlab.config import RunConfig
 from transferlab.data.datasets import load_dataset, resolve_protocol
-from transferlab.finetune import CHECKPOINT, FinetuneConfig, finetune
-from transferlab.workflows.experiment import RunConfig
+from transferlab.finetune import CHECKPOINT, MODEL, RECORD, FinetuneConfig, finetune
+from transferlab.plots.confusion import confusion_figure
 
 
 def run(args) -> int:
@@ -31,25 +34,27 @@ def run(args) -> int:
         compare_svm=not args.no_compare_svm)
     t0 = time.perf_counter()
     rec = finetune(cfg, stop_after=args.stop_after)
+    if rec.status == "finished":
+        confusion_figure(np.array(rec.test_confusion_matrix), rec.classes, path=out / "confusion.png",
+                         title=f"fine-tuned {rec.model} ({rec.mode}) · test acc {rec.test_accuracy:.3f}")
     if args.json:
-        print(json.dumps(rec, indent=2, default=str))
-        return 130 if rec["status"] == "interrupted" else 0
-    if rec["status"] != "finished":
-        last = rec["history"][-1] if rec["history"] else None
-        print(f"{rec['status']} after {rec['epochs_run']} epoch(s)"
-              + (f" (last val acc {last['val_acc']:.4f})" if last else "")
+        print(json.dumps(rec.to_dict(), indent=2))
+        return 130 if rec.status == "interrupted" else 0
+    if rec.status != "finished":
+        last = rec.history[-1] if rec.history else None
+        print(f"{rec.status} after {rec.epochs_run} epoch(s)"
+              + (f" (last val acc {last.val_acc:.4f})" if last else "")
               + f"; checkpoint {out / CHECKPOINT}: run the same command again to resume")
-        return 130 if rec["status"] == "interrupted" else 0
-    lp = rec.get("linear_probe")
-    print(f"{rec['model']} fine-tuned ({rec['mode']}, from {rec['provenance']['trained_from_layer']}): "
-          f"{rec['epochs_run']} epoch(s){' (early stop)' if rec['stopped_early'] else ''}, best epoch "
-          f"{rec['best_epoch']}; train {rec['images']['train']} / val {rec['images']['val']} / "
-          f"test {rec['images']['test']} images" + (f"; head initialised by a linear probe (val acc "
-                                                      f"{lp['val_acc']:.4f})" if lp else ""))
-    print(f"test accuracy {rec['test_accuracy']:.4f} · mean per-class {rec['test_mean_class_accuracy']:.4f}")
-    if "svm_accuracy" in rec:
-        s = rec["svm"]
-        print(f"linear SVM on {s['layer']} {s['pool']} + L2 features (C=1, {s['train_images']} training images, "
-              f"same test split): {rec['svm_accuracy']:.4f}")
-    print(f"saved {out / 'model.pth'}, {out / 'finetune.json'} ({time.perf_counter() - t0:.0f} s)")
+        return 130 if rec.status == "interrupted" else 0
+    lp, images = rec.linear_probe, rec.images
+    print(f"{rec.model} fine-tuned ({rec.mode}, from {rec.provenance.trained_from_layer}): "
+          f"{rec.epochs_run} epoch(s){' (early stop)' if rec.stopped_early else ''}, best epoch "
+          f"{rec.best_epoch}; train {images.train} / val {images.val} / test {images.test} images"
+          + (f"; head initialised by a linear probe (val acc {lp['val_acc']:.4f})" if lp else ""))
+    print(f"test accuracy {rec.test_accuracy:.4f} · mean per-class {rec.test_mean_class_accuracy:.4f}")
+    if rec.svm:
+        s = rec.svm
+        print(f"linear SVM on {s.layer} {s.pool} + L2 features (C=1, {s.train_images} training images, "
+              f"same test split): {rec.svm_accuracy:.4f}")
+    print(f"saved {out / MODEL}, {out / RECORD}, {out / 'confusion.png'} ({time.perf_counter() - t0:.0f} s)")
     return 0

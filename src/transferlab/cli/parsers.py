@@ -15,8 +15,8 @@ from transferlab.options import (
     OPTIMIZERS,
     RESIZE_MODES,
     RUNTIMES,
-    STUDIES,
 )
+from transferlab.studies.registry import STUDIES
 
 # each command's description: the first paragraph of its module's docstring, as it was written there
 DESCRIPTIONS = {

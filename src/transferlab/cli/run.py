@@ -7,19 +7,39 @@ import sys
 import time
 from pathlib import Path
 
-from transferlab.workflows.experiment import RunConfig, run_experiment, save_result
+import numpy as np
+
+from transferlab.config import RunConfig
+from transferlab.experiment import run_experiment
+from transferlab.plots.confusion import confusion_figure
+from transferlab.provenance import RUN_FILE, RunRecord
 
 
-def config_from_args(args, **extra):
-    """The RunConfig of the extraction and classifier arguments, ``extra`` added."""
+def extraction_config(args, **extra) -> RunConfig:
+    """The RunConfig of the arguments every extracting command takes (``add_extraction_args``), ``extra`` added."""
     return RunConfig(
         data=args.data, model=args.model, weights=args.weights, gray=args.gray, resize=args.resize,
-        input_size=args.input_size, limit_per_class=args.limit_per_class, runtime=args.runtime,
-        calibration_images=args.calibration_images, batch_size=args.batch_size,
-        workers=args.workers, device=args.device, cache=args.cache, strict=args.strict, seed=args.seed,
-        progress=False if args.quiet else None, features=args.features, pool=args.pool, l2=not args.no_l2,
+        limit_per_class=args.limit_per_class, runtime=args.runtime, calibration_images=args.calibration_images,
+        batch_size=args.batch_size, workers=args.workers, device=args.device, cache=args.cache, strict=args.strict,
+        seed=args.seed, progress=False if args.quiet else None, trust_pickle=args.trust_pickle, **extra)
+
+
+def config_from_args(args, **extra) -> RunConfig:
+    """The RunConfig of the extraction and classifier arguments, ``extra`` added."""
+    return extraction_config(
+        args, input_size=args.input_size, features=args.features, pool=args.pool, l2=not args.no_l2,
         classifier=args.classifier, C="auto" if args.C == "auto" else float(args.C), protocol=args.protocol,
-        train_per_class=args.train_per_class, trust_pickle=args.trust_pickle, **extra)
+        train_per_class=args.train_per_class, **extra)
+
+
+def save_result(result: RunRecord, out: Path) -> Path:
+    """``result.json`` and ``confusion.png`` (of the first split) in ``out``."""
+    path = result.write(out / RUN_FILE)
+    run0, prov = result.runs[0], result.provenance
+    confusion_figure(np.array(run0.confusion_matrix), result.classes,
+                     title=f"{prov.label} · {'+'.join(prov.layers)} {prov.pool} · acc {run0.accuracy:.3f}",
+                     path=out / "confusion.png")
+    return path
 
 
 def run(args) -> int:

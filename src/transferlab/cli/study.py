@@ -1,13 +1,25 @@
 """``transferlab study NAME``: one of the practical's questions, answered with a measured table and figure."""
 from __future__ import annotations
 
+import shlex
+import sys
 import time
 from pathlib import Path
 
 from tabulate import tabulate
 
 from transferlab.cli.run import config_from_args
-from transferlab.workflows.studies import run_study
+from transferlab.plots.base import save
+from transferlab.plots.studies import study_figure
+from transferlab.provenance import STUDY_FILE, StudyRecord
+from transferlab.studies.runner import run_study
+
+
+def save_study(record: StudyRecord, out: Path) -> Path:
+    """``study.png`` drawn from the record, then ``study.json`` naming it, in ``out``."""
+    save(study_figure(record), out / "study.png")
+    record.figure = "study.png"
+    return record.write(out / STUDY_FILE)
 
 
 def run(args) -> int:
@@ -20,10 +32,12 @@ def run(args) -> int:
     options = {"variants": tuple(args.variants)} if args.variants else {}
     if args.finetuned:
         options["finetuned"] = tuple(args.finetuned)
-    record = run_study(args.name, cfg, out, log=print, options=options)
+    record = run_study(args.name, cfg, log=print, options=options)
+    record.command = "transferlab " + shlex.join(sys.argv[1:] if sys.argv[1:2] == ["study"] else ["study", args.name])
+    save_study(record, out)
     print(record.question)
     print(tabulate([[r.get(c) for c in record.columns] for r in record.rows], headers=record.columns, floatfmt=".4g"))
     for note in record.notes:
         print("·", note)
-    print(f"saved {out / 'study.json'} and {out / 'study.png'}")
+    print(f"saved {out / STUDY_FILE} and {out / 'study.png'}")
     return 0

@@ -7,7 +7,7 @@ import numpy as np
 from PIL import Image
 from sklearn.datasets import load_sample_image
 
-from transferlab.files import cache_dir
+from transferlab.files import atomic_path, cache_dir
 
 # name -> (package, loader argument): skimage.data.<name>() or sklearn's load_sample_image(<file>)
 SAMPLES = {"chelsea": ("skimage", "chelsea"), "coffee": ("skimage", "coffee"),
@@ -33,10 +33,8 @@ def sample_path(name: str, folder: str | Path | None = None) -> Path:
         raise KeyError(f"unknown sample {name!r}; samples: {', '.join(SAMPLES)}")
     path = (Path(folder) if folder else cache_dir() / "samples") / f"{name}.png"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".part.png")
-        Image.fromarray(sample_array(name)).save(tmp)
-        tmp.replace(path)
+        with atomic_path(path) as tmp:
+            Image.fromarray(sample_array(name)).save(tmp, format="PNG")
     return path
 
 

@@ -1,7 +1,7 @@
 """Feature extraction on Ray Data: a file listing → ``map_batches`` over an actor pool → Parquet shards.
 
-Each actor builds the network once (``load_model`` + the same ``Extractor`` the local engine uses, which applies
-the gray mode and wraps the backbone in ``FeatureNet``) and then, batch after batch, runs exactly the local
+Each actor builds the network once (the run's model and ``Extractor.from_run``, as the local engine does, which
+applies the gray mode and wraps the backbone in ``FeatureNet``) and then, batch after batch, runs exactly the local
 engine's code: ``file_hash``, ``_Decode`` (decode, resize, crop, scale), ``_collate`` and the runtime's runner.
 Same preprocessing and same weights give the same numbers as ``--engine local``.
 
@@ -23,15 +23,17 @@ import logging
 import math
 import os
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from transferlab.engines import build_extractor, output_dims
-from transferlab.features.extractor import _collate, _Decode, file_hash
+from transferlab.config import RunConfig
+from transferlab.data.datasets import ImageDataset
+from transferlab.engines.base import Engine, EngineRun, refuse_strict
+from transferlab.features.extractor import Extractor, _collate, _Decode, file_hash
 from transferlab.features.store import FeatureStore, build_metadata, dataset_rows, make_table, store_schema
+from transferlab.models.builder import load_run_model
 
 RAY_LOG_ENV = "TRANSFERLAB_RAY_LOG"
 
@@ -63,8 +65,8 @@ class FeatureActor:
     """A Ray Data callable class: the network is built once per actor, then called on each batch of rows
     (index, path, label, class_name, split) and returns them with hash, error and the feature columns."""
 
-    def __init__(self, config: dict, dims: dict, fault_marker: str | None = None):
-        self.model, self.ex = build_extractor(**config)
+    def __init__(self, cfg: RunConfig, outputs: list, dims: dict, fault_marker: str | None = None):
+        self.ex = actor_extractor(cfg, outputs)
         self.run = self.ex.runner()
         self.outputs = self.ex.outputs
         self.dims = {tuple(k): v for k, v in dims.items()}
@@ -109,23 +111,6 @@ class FeatureActor:
                           split=batch["split"].to_pylist(), errors=errors, features=feats, outputs=self.outputs)
 
 
-@dataclass
-class RayRun:
-    out: str
-    rows: int
-    bad: list[tuple[str, str]]
-    concurrency: int
-    seconds: float  # all of it: driver set-up, Ray start/connect, actors, extraction, writing, the check
-    driver_seconds: float  # the driver's model load and output sizes (what the local engine also pays)
-    init_seconds: float  # ray.init (start of a local instance, or connecting to a cluster)
-    pipeline_seconds: float  # actors start + extraction + writing
-    address: str | None
-
-    @property
-    def images_per_s(self) -> float:
-        return (self.rows - len(self.bad)) / self.pipeline_seconds if self.pipeline_seconds else 0.0
-
-
 def check_store(out: str, n: int) -> tuple[int, list[tuple[str, str]]]:
     """(rows, bad files) of the store at ``out``, which must hold listing indices 0..n-1 exactly once each."""
     store = FeatureStore(out)
@@ -146,85 +131,98 @@ def _import_ray():
     return ray
 
 
-def extract_ray(dataset, out: str | Path, *, model: str, weights: str = "auto",
-                outputs: Sequence[tuple[str, str]] = (("pool5", "avg"),), gray: str = "replicate",
-                resize: str = "crop", runtime: str = "eager", batch_size: int = 16, device: str = "cpu",
-                seed: int = 0, address: str | None = None, concurrency: int | None = None,
-                cpus_per_actor: float = 1.0, rows_per_block: int | None = None, rows_per_file: int | None = None,
-                progress: bool = True, fault_marker: str | None = None, trust_pickle: bool = False) -> RayRun:
-    """Extract ``outputs`` of every image of ``dataset`` with Ray Data actors and write the store at ``out``.
+def actor_extractor(cfg: RunConfig, outputs) -> Extractor:
+    """The extractor an actor (and the driver) builds from the run's settings: it never extracts, so no cache."""
+    return Extractor.from_run(cfg, load_run_model(cfg), [tuple(o) for o in outputs], workers=0, cache=None,
+                              progress=False)
 
-    ``address``: None starts a local Ray instance (unless this process is already connected to one);
-    ``auto`` or ``ray://host:10001`` joins an existing cluster. ``concurrency``: actors (default: one per GPU
-    with ``device='cuda'``, else cluster CPUs / ``cpus_per_actor``). ``fault_marker``: test hook, see
+
+class RayEngine(Engine):
+    """Extraction by Ray Data actors. ``address``: None starts a local Ray instance (unless this process is already
+    connected to one); ``auto`` or ``ray://host:10001`` joins an existing cluster. ``concurrency``: actors (default:
+    one per GPU with ``device='cuda'``, else cluster CPUs / ``cpus_per_actor``). ``fault_marker``: test hook, see
     ``FeatureActor._fault``."""
-    if runtime == "int8":
-        raise ValueError("--runtime int8 runs on the local engine, where its calibration set is chosen and the "
-                         "graph quantized: use --engine local")
-    ray = _import_ray()
-    import pyarrow as pa
 
-    t0 = time.perf_counter()
-    outputs = [tuple(o) for o in dict.fromkeys(tuple(o) for o in outputs)]
-    config = {"model": model, "weights": weights, "outputs": outputs, "gray": gray, "resize": resize,
-              "runtime": runtime, "batch_size": batch_size, "device": device, "seed": seed,
-              "trust_pickle": trust_pickle}
-    loaded, ex = build_extractor(**{**config, "device": "cpu"})  # validates layers; the driver needs no GPU
-    dims = output_dims(ex)
-    gpu = device.startswith("cuda")
+    name = "ray"
 
-    t_ready = time.perf_counter()
-    level = quiet_ray_logging()
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address=address, include_dashboard=False, logging_level=level)
-    t_init = time.perf_counter()
-    try:
-        resources = ray.cluster_resources()
-        if concurrency is None:
-            concurrency = int(resources.get("GPU", 0)) if gpu else int(resources.get("CPU", 1) // cpus_per_actor)
-        if concurrency < 1:
-            raise RuntimeError(f"the Ray cluster has no room for an actor ({resources}); "
-                               f"{'no GPU' if gpu else 'not enough CPUs'}")
-        meta = build_metadata(loaded, ex, dataset, dims, "ray", extra={"ray": {
-            "address": address or "local", "concurrency": concurrency, "cpus_per_actor": cpus_per_actor,
-            "num_gpus_per_actor": 1 if gpu else 0, "device": device, "batch_size": ex.batch_size,
-            "ray_version": ray.__version__}})
-        schema = store_schema(outputs, dims, meta)
+    def __init__(self, address: str | None = None, concurrency: int | None = None, cpus_per_actor: float = 1.0,
+                 rows_per_block: int | None = None, progress: bool = True, fault_marker: str | None = None):
+        self.address, self.concurrency, self.cpus_per_actor = address, concurrency, cpus_per_actor
+        self.rows_per_block, self.progress, self.fault_marker = rows_per_block, progress, fault_marker
 
-        rows = dataset_rows(dataset)
-        n = len(rows["path"])
-        if n == 0:
-            raise ValueError("no images to extract")
-        # Blocks are the unit of scheduling and of retry: whole batches each (the last one excepted), at least
-        # two per actor so that every actor has work, at most 8 batches so that a retry redoes little.
-        bs = ex.batch_size
-        per_block = rows_per_block or bs * min(8, max(1, math.ceil(n / (2 * concurrency * bs))))
-        listing = pa.table({"index": pa.array(rows["index"], pa.int64()), "path": pa.array(rows["path"], pa.string()),
-                            "label": pa.array(rows["label"], pa.int32()),
-                            "class_name": pa.array(rows["class_name"], pa.string()),
-                            "split": pa.array(rows["split"], pa.string())})
-        ctx = ray.data.DataContext.get_current()
-        ctx.enable_progress_bars = progress
-        ds = ray.data.from_arrow([listing.slice(i, per_block) for i in range(0, n, per_block)])
-        ds = ds.map_batches(
-            FeatureActor,
-            fn_constructor_kwargs={"config": config, "dims": dims, "fault_marker": fault_marker},
-            batch_size=ex.batch_size, batch_format="pyarrow",
-            compute=ray.data.ActorPoolStrategy(size=concurrency), num_cpus=cpus_per_actor,
-            num_gpus=1 if gpu else None)
-        # Ray Data creates pool actors with max_restarts=-1 and max_task_retries=-1 (its default; passing them
-        # here is deprecated since Ray 2.60): a dead actor is restarted and its batch retried.
-        ds.write_parquet(str(out), schema=schema, min_rows_per_file=rows_per_file)
-        t_done = time.perf_counter()
-        run = RayRun(str(out), n, [], concurrency, 0.0, t_ready - t0, t_init - t_ready, t_done - t_init, address)
-        if "://" not in str(out):  # a folder: check that it holds every image exactly once
-            if Path(out).is_dir():
-                run.rows, run.bad = check_store(str(out), n)
-            else:  # not visible here (Ray Client from another machine): check it on the cluster
-                run.rows, run.bad = ray.get(ray.remote(num_cpus=0)(check_store).remote(str(out), n))
-    finally:
+    def extract(self, dataset: ImageDataset, out: str | Path, cfg: RunConfig, outputs, *, fmt: str = "parquet",
+                rows_per_file: int | None = None) -> EngineRun:
+        if fmt != "parquet":
+            raise ValueError(f"--engine ray writes a Parquet store, not {fmt!r}: use --engine local for --format npz")
+        if cfg.runtime == "int8":
+            raise ValueError("--runtime int8 runs on the local engine, where its calibration set is chosen and the "
+                             "graph quantized: use --engine local")
+        ray = _import_ray()
+        import pyarrow as pa
+
+        t0 = time.perf_counter()
+        outputs = [tuple(o) for o in dict.fromkeys(tuple(o) for o in outputs)]
+        ex = actor_extractor(replace(cfg, device="cpu"), outputs)  # validates layers; the driver needs no GPU
+        dims = ex.output_dims()
+        gpu = cfg.device.startswith("cuda")
+        t_ready = time.perf_counter()
+        level = quiet_ray_logging()
+        started = not ray.is_initialized()
         if started:
-            ray.shutdown()
-    run.seconds = time.perf_counter() - t0
-    return run
+            ray.init(address=self.address, include_dashboard=False, logging_level=level)
+        t_init = time.perf_counter()
+        try:
+            resources = ray.cluster_resources()
+            concurrency = self.concurrency
+            if concurrency is None:
+                concurrency = (int(resources.get("GPU", 0)) if gpu
+                               else int(resources.get("CPU", 1) // self.cpus_per_actor))
+            if concurrency < 1:
+                raise RuntimeError(f"the Ray cluster has no room for an actor ({resources}); "
+                                   f"{'no GPU' if gpu else 'not enough CPUs'}")
+            meta = build_metadata(ex.model, ex, dataset, dims, self.name, extra={"ray": {
+                "address": self.address or "local", "concurrency": concurrency,
+                "cpus_per_actor": self.cpus_per_actor, "num_gpus_per_actor": 1 if gpu else 0, "device": cfg.device,
+                "batch_size": ex.batch_size, "ray_version": ray.__version__}})
+            schema = store_schema(outputs, dims, meta)
+            rows = dataset_rows(dataset)
+            n = len(rows["path"])
+            if n == 0:
+                raise ValueError("no images to extract")
+            # Blocks are the unit of scheduling and of retry: whole batches each (the last one excepted), at least
+            # two per actor so that every actor has work, at most 8 batches so that a retry redoes little.
+            bs = ex.batch_size
+            per_block = self.rows_per_block or bs * min(8, max(1, math.ceil(n / (2 * concurrency * bs))))
+            listing = pa.table({"index": pa.array(rows["index"], pa.int64()),
+                                "path": pa.array(rows["path"], pa.string()),
+                                "label": pa.array(rows["label"], pa.int32()),
+                                "class_name": pa.array(rows["class_name"], pa.string()),
+                                "split": pa.array(rows["split"], pa.string())})
+            ray.data.DataContext.get_current().enable_progress_bars = self.progress
+            ds = ray.data.from_arrow([listing.slice(i, per_block) for i in range(0, n, per_block)])
+            ds = ds.map_batches(
+                FeatureActor,
+                fn_constructor_kwargs={"cfg": cfg, "outputs": outputs, "dims": dims, "fault_marker": self.fault_marker},
+                batch_size=bs, batch_format="pyarrow",
+                compute=ray.data.ActorPoolStrategy(size=concurrency), num_cpus=self.cpus_per_actor,
+                num_gpus=1 if gpu else None)
+            # Ray Data creates pool actors with max_restarts=-1 and max_task_retries=-1 (its default; passing them
+            # here is deprecated since Ray 2.60): a dead actor is restarted and its batch retried.
+            ds.write_parquet(str(out), schema=schema, min_rows_per_file=rows_per_file)
+            t_done = time.perf_counter()
+            stored, bad = n, []
+            if "://" not in str(out):  # a folder: check that it holds every image exactly once
+                if Path(out).is_dir():
+                    stored, bad = check_store(str(out), n)
+                else:  # not visible here (Ray Client from another machine): check it on the cluster
+                    stored, bad = ray.get(ray.remote(num_cpus=0)(check_store).remote(str(out), n))
+        finally:
+            if started:
+                ray.shutdown()
+        pipeline = t_done - t_init
+        run = EngineRun(self.name, str(out), stored, bad, time.perf_counter() - t0,
+                        (stored - len(bad)) / pipeline if pipeline else 0.0,
+                        {"address": self.address or "local", "concurrency": concurrency,
+                         "driver_seconds": round(t_ready - t0, 2), "init_seconds": round(t_init - t_ready, 2),
+                         "pipeline_seconds": round(pipeline, 2)})
+        return refuse_strict(run, cfg.strict)

@@ -18,12 +18,13 @@ without pickle — for the good images, rows in dataset order:
 from __future__ import annotations
 
 import json
-import os
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from transferlab.files import atomic_path
 
 from transferlab.features.store import (
     FORMAT,
@@ -85,10 +86,8 @@ def write_npz(out: str | Path, dataset, extraction, meta: dict, dims: dict[tuple
         bad_reasons=np.array([rows["error"][i] for i in bad], dtype=str),
         metadata=np.array(json.dumps(meta, sort_keys=True, default=str)))
     out = Path(out)
-    part = out.with_name(f".{out.name}.part")
-    with open(part, "wb") as f:  # a file object: np.savez would append .npz to the name
+    with atomic_path(out) as tmp, open(tmp, "wb") as f:  # a file object: np.savez would append .npz to a name
         np.savez(f, **arrays)
-    os.replace(part, out)
     return out
 
 

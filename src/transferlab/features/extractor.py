@@ -16,13 +16,14 @@ from torch import nn
 from PIL import Image
 from tqdm.auto import tqdm
 
+from transferlab.config import RunConfig
 from transferlab.data.images import ImageError, as_image, load_image
 from transferlab.data.transforms import Preprocess
-from transferlab.models.builder import LoadedModel
 from transferlab.features.cache import FeatureCache
 from transferlab.models.gray import apply_gray
-from transferlab.features.pooling import Pool
-from transferlab.features.quantize import CALIBRATION_BATCH, Calibration
+from transferlab.models.loaded import LoadedModel
+from transferlab.models.pooling import Pool
+from transferlab.features.quantize import CALIBRATION_BATCH, Calibration, training_calibration
 from transferlab.features.runtimes import RUNTIMES, make_runner
 
 
@@ -84,7 +85,7 @@ def _collate(items):
 
 
 @dataclass
-class Extraction:
+class ExtractedFeatures:
     """Features of the good images (rows in the order of ``ok``), the bad files, and what it cost."""
 
     features: dict[tuple[str, str], np.ndarray]
@@ -146,6 +147,32 @@ class Extractor:
         self.keys = {o: hashlib.sha256(json.dumps(s, sort_keys=True).encode()).hexdigest()[:32]
                      for o, s in self.specs.items()}
 
+    @classmethod
+    def from_run(cls, cfg: RunConfig, model: LoadedModel, outputs: Sequence[tuple[str, str]], dataset=None,
+                 **overrides) -> Extractor:
+        """The extractor a run's settings describe (gray mode, resize, input size, runtime, batching, device,
+        cache, progress); with runtime int8, calibrated on ``dataset``'s training images. ``overrides``: keyword
+        arguments of the constructor that differ (an engine's ``workers=0``, ``progress=False``)."""
+        calibration = None
+        if cfg.runtime == "int8":
+            if dataset is None:
+                raise ValueError("runtime 'int8' calibrates on the dataset's training images: give the dataset")
+            calibration = training_calibration(dataset, cfg.calibration_images)
+        kwargs = dict(gray=cfg.gray, resize=cfg.resize, input_size=cfg.input_size, runtime=cfg.runtime,
+                      batch_size=cfg.batch_size, workers=cfg.workers, device=cfg.device,
+                      cache=FeatureCache(cfg.cache) if cfg.cache else None, progress=cfg.progress,
+                      calibration=calibration)
+        return cls(model, outputs, **(kwargs | overrides))
+
+    def output_dims(self) -> dict[tuple[str, str], int]:
+        """Feature length of each output (one forward pass of a blank image of the crop size)."""
+        if self.preprocess.mode == "native" and any(pool == "flatten" for _, pool in self.outputs):
+            raise ValueError("--pool flatten with --resize native gives a different length per image; a feature "
+                             "table needs one length per column (use crop/resize, or a fixed-size pooling)")
+        crop = self.preprocess.crop
+        outs = self.runner()(torch.zeros(1, self.channels, crop, crop))
+        return {o: int(a.shape[1]) for o, a in zip(self.outputs, outs)}
+
     def _calibration(self, paths: Sequence[str | Path] | None) -> Calibration | None:
         """The int8 runtime's calibration set (identity from the files' content, pixels decoded on demand)."""
         if self.runtime != "int8":
@@ -193,7 +220,7 @@ class Extractor:
             self._runner = make_runner(self.featurenet, self.runtime, self.device, self.calibration)
         return self._runner
 
-    def extract(self, paths: Sequence) -> Extraction:
+    def extract(self, paths: Sequence) -> ExtractedFeatures:
         """Features of ``paths``: image files, or in-memory images (PIL, uint8 arrays) named ``<in-memory image i>``
         in ``bad``."""
         t0 = time.perf_counter()
@@ -218,7 +245,7 @@ class Extractor:
         ok = [i for i, h in hashes.items() if h not in failed_hashes]
         feats = {o: self.cache.get(self.keys[o], [hashes[i] for i in ok]) for o in self.outputs}
         bad.sort()
-        return Extraction(feats, ok, bad, computed=len(unique) - len(failed), cached=len(ok) - len(unique) + len(failed),
+        return ExtractedFeatures(feats, ok, bad, computed=len(unique) - len(failed), cached=len(ok) - len(unique) + len(failed),
                           seconds=time.perf_counter() - t0, specs=self.specs)
 
     def _compute(self, sources: list, hashes: list[str]) -> list[tuple[int, str]]:

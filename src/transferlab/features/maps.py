@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,8 +14,8 @@ import numpy as np
 import torch
 
 from transferlab.features.cache import FeatureCache
-from transferlab.features.extractor import Extraction, Extractor, _collate, _Decode, file_hash
-from transferlab.files import cache_dir
+from transferlab.features.extractor import ExtractedFeatures, Extractor, _collate, _Decode, file_hash
+from transferlab.files import atomic_path, atomic_write, cache_dir
 
 
 class MapStore:
@@ -36,18 +35,13 @@ class MapStore:
     def put(self, key: str, spec: dict, hashes: Sequence[str], maps: np.ndarray, seconds: float) -> None:
         """Store ``maps`` (N, C, H, W) of ``hashes``; ``seconds``: what computing them cost (summed in spec.json)."""
         folder = self.folder(key)
-        folder.mkdir(parents=True, exist_ok=True)
         for h, m in zip(hashes, maps):
-            tmp = folder / f".{h}.{os.getpid()}.tmp"
-            with open(tmp, "wb") as f:
+            with atomic_path(folder / f"{h}.npy") as tmp, open(tmp, "wb") as f:
                 np.save(f, np.ascontiguousarray(m, dtype=np.float16))
-            os.replace(tmp, folder / f"{h}.npy")
         meta = self.meta(key) or {"spec": spec, "images": 0, "seconds": 0.0}
         meta["images"] += len(hashes)
         meta["seconds"] += seconds
-        tmp = folder / f".spec.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(meta, sort_keys=True))
-        os.replace(tmp, folder / "spec.json")
+        atomic_write(folder / "spec.json", json.dumps(meta, sort_keys=True))
 
     def meta(self, key: str) -> dict | None:
         path = self.folder(key) / "spec.json"
@@ -62,7 +56,7 @@ class MapStore:
 class Maps:
     """Where the maps of the extraction's good images are (row ``i`` of ``ext`` has hash ``hashes[i]``)."""
 
-    ext: Extraction
+    ext: ExtractedFeatures
     store: MapStore
     key: str
     hashes: list[str]

@@ -4,7 +4,7 @@ A store is a folder of Parquet shards (``*.parquet``) with the same schema: one 
 
     index       int64    position of the image in the extraction's listing (dataset order)
     path        string   the image file (absolute)
-    hash        string   content hash of the file (``features.extract.file_hash``)
+    hash        string   content hash of the file (``features.extractor.file_hash``)
     label       int32    class index into ``classes`` (in the metadata)
     class_name  string
     split       string   'train' | 'test' | '' (no fixed split)
@@ -107,7 +107,7 @@ def build_metadata(model, extractor, dataset, dims: dict[tuple[str, str], int], 
                    extra: dict | None = None) -> dict:
     """The store's metadata record: what the numbers are (specs, dims), where they came from (provenance).
 
-    ``model`` is the LoadedModel, ``extractor`` the ``features.extract.Extractor`` that defines the numbers
+    ``model`` is the LoadedModel, ``extractor`` the ``features.extractor.Extractor`` that defines the numbers
     (its outputs, gray mode, preprocessing, runtime and specs), ``dataset`` the ImageDataset listed."""
     outputs = [{"layer": layer, "pool": pool, "column": feature_column(layer, pool), "dim": int(dims[(layer, pool)]),
                 "spec": extractor.specs[(layer, pool)]} for layer, pool in extractor.outputs]
@@ -323,7 +323,7 @@ class FeatureStore:
 class StoredFeatures:
     """What ``run`` needs from a store, rows in dataset order (good images only).
 
-    Shaped like an ``Extraction`` where it matters: ``features[(layer, pool)]`` is (N, D) float32 with row i
+    Shaped like ``ExtractedFeatures`` where it matters: ``features[(layer, pool)]`` is (N, D) float32 with row i
     for image ``paths[i]``, so ``experiment.assemble(stored, outputs, rows, l2)`` works on it."""
 
     classes: list[str]

@@ -8,11 +8,10 @@ from PIL import Image
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from transferlab.classify.blocks import join_blocks
-from transferlab.engines import output_dims
-from transferlab.features.cache import FeatureCache
+from transferlab.features.blocks import join_blocks
 from transferlab.features.extractor import Extractor
-from transferlab.models.builder import default_feature_layer, load_model
+from transferlab.config import RunConfig
+from transferlab.models.builder import default_feature_layer, load_run_model
 
 ACCEPTS = "file paths, PIL images or uint8 arrays (H, W) / (H, W, 3)"
 
@@ -80,14 +79,15 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         """Load the network; returns self. Nothing is learnt from ``X`` (the network is pretrained): its images are
         checked when transformed, only a sparse matrix is refused here."""
         refuse_sparse(X)
-        model = load_model(self.model, self.weights)
+        settings = RunConfig(data="", model=self.model, weights=self.weights, gray=self.gray, runtime=self.runtime,
+                             batch_size=self.batch_size, workers=self.workers, cache=self.cache,
+                             progress=self.progress)
+        model = load_run_model(settings)
         layers = [self.layers] if isinstance(self.layers, str) else self.layers
         self.layers_ = list(layers) if layers else [default_feature_layer(model)[0]]
         self.outputs_ = [(layer, self.pool) for layer in self.layers_]
-        self.extractor_ = Extractor(model, self.outputs_, gray=self.gray, runtime=self.runtime,
-                                    batch_size=self.batch_size, workers=self.workers,
-                                    cache=FeatureCache(self.cache) if self.cache else None, progress=self.progress)
-        dims = output_dims(self.extractor_)
+        self.extractor_ = Extractor.from_run(settings, model, self.outputs_)
+        dims = self.extractor_.output_dims()
         self.feature_dims_ = [dims[o] for o in self.outputs_]
         return self
 

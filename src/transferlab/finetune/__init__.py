@@ -18,6 +18,7 @@ from transferlab.finetune.config import MODES, OPTIMIZERS, FinetuneConfig
 from transferlab.finetune.loop import EpochLoop, prepare
 from transferlab.finetune.probe import ProbeTrainer
 from transferlab.finetune.trainer import ImageTrainer
+from transferlab.provenance import FinetuneRecord
 
 __all__ = ["CHECKPOINT", "MODEL", "RECORD", "MODES", "OPTIMIZERS", "FinetuneConfig", "EpochLoop", "ImageTrainer",
            "ProbeTrainer", "make_trainer", "finetune"]
@@ -30,15 +31,17 @@ def make_trainer(cfg: FinetuneConfig, on_step: Callable | None = None) -> EpochL
     return (ProbeTrainer if setup.cfg.mode == "head" else ImageTrainer)(setup, on_step)
 
 
-def finetune(cfg: FinetuneConfig, stop_after: int | None = None, on_step: Callable | None = None) -> dict:
-    """Run (or resume) ``cfg``; returns the ``finetune.json`` record. ``stop_after``: at most that many epochs."""
+def finetune(cfg: FinetuneConfig, stop_after: int | None = None, on_step: Callable | None = None) -> FinetuneRecord:
+    """Run (or resume) ``cfg``; returns its record (written as ``finetune.json``). ``stop_after``: at most that many
+    epochs."""
     return make_trainer(cfg, on_step).run(stop_after=stop_after)
 
 
 class _CallablePackage(types.ModuleType):
     """``transferlab.finetune(cfg)`` runs :func:`finetune`, while ``transferlab.finetune`` stays this package."""
 
-    def __call__(self, cfg: FinetuneConfig, stop_after: int | None = None, on_step: Callable | None = None) -> dict:
+    def __call__(self, cfg: FinetuneConfig, stop_after: int | None = None,
+                 on_step: Callable | None = None) -> FinetuneRecord:
         return finetune(cfg, stop_after, on_step)
 
 

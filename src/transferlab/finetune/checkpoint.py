@@ -1,5 +1,4 @@
-"""The files of a fine-tuning run, each written to a temporary file then renamed into place (a kill never leaves
-half a file):
+"""The files of a fine-tuning run, each written atomically (a kill never leaves half a file):
 
 ``checkpoint.pth``  the training state after every epoch (and on Ctrl-C, mid-epoch) with the optimizer, scheduler
                     and global RNG states, from which a re-run resumes at the exact batch;
@@ -8,8 +7,6 @@ half a file):
 """
 from __future__ import annotations
 
-import json
-import os
 import random
 from pathlib import Path
 
@@ -17,7 +14,10 @@ import numpy as np
 import torch
 from torch import nn
 
-CHECKPOINT, MODEL, RECORD = "checkpoint.pth", "model.pth", "finetune.json"
+from transferlab.files import atomic_path
+from transferlab.provenance import FINETUNE_FILE, FinetuneRecord
+
+CHECKPOINT, MODEL, RECORD = "checkpoint.pth", "model.pth", FINETUNE_FILE
 FORMAT = "transferlab-finetune/1"
 # the loop's state, saved in every checkpoint beside the weights
 STATE_KEYS = ("epoch", "step", "sums", "history", "best", "bad_epochs", "finished", "stopped_early", "linear_probe",
@@ -32,9 +32,8 @@ def fresh_state(linear_probe: dict | None) -> dict:
 
 
 def atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def rng_state() -> dict:
@@ -90,7 +89,8 @@ def save_model(out: Path, net: nn.Module, metadata: dict) -> Path:
     return path
 
 
-def write_record(out: Path, record: dict) -> None:
-    tmp = out / (RECORD + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2, default=str))
-    os.replace(tmp, out / RECORD)
+def write_record(out: Path, record: dict) -> FinetuneRecord:
+    """The run's record, typed, written as ``finetune.json``."""
+    typed = FinetuneRecord.from_dict(record)
+    typed.write(out / RECORD)
+    return typed

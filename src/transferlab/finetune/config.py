@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
-from transferlab.workflows.experiment import RunConfig
+from transferlab.config import RunConfig
 from transferlab.options import FINETUNE_MODES as MODES, OPTIMIZERS
 
 # what fine-tuning takes from the run; its other fields must keep their defaults: fine-tuning picks the layer (the

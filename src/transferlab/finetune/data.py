@@ -14,7 +14,7 @@ import torch
 
 from transferlab.data.augment import RandomResizedCropFlip, sample_rng
 from transferlab.data.datasets import ImageDataset, load_dataset, make_splits
-from transferlab.workflows.experiment import extract_dataset
+from transferlab.experiment import extract_dataset
 from transferlab.data.images import ImageError, load_image
 from transferlab.data.transforms import Preprocess, to_tensor
 from transferlab.finetune.config import FinetuneConfig

@@ -33,10 +33,10 @@ from transferlab.finetune.config import FinetuneConfig
 from transferlab.finetune.data import TrainingData, load_data
 from transferlab.models.base import Backbone
 from transferlab.models.heads import attach_head, head_plan
-from transferlab.models.builder import LoadedModel, load_model
-from transferlab.plots.confusion import confusion_figure
-from transferlab.provenance import library_versions
-from transferlab.workflows.experiment import run_experiment
+from transferlab.experiment import run_experiment
+from transferlab.models.builder import load_model
+from transferlab.models.loaded import LoadedModel
+from transferlab.provenance import FinetuneRecord, library_versions
 
 
 @dataclass
@@ -166,7 +166,7 @@ class EpochLoop:
 
         return signal.signal(signal.SIGINT, handler)
 
-    def run(self, stop_after: int | None = None) -> dict:
+    def run(self, stop_after: int | None = None) -> FinetuneRecord:
         """Train (resuming), then evaluate. ``stop_after``: train at most that many epochs in this call."""
         self.out.mkdir(parents=True, exist_ok=True)
         ck = resume(self.out, self.cfg.identity(), self.opt, self.sched)
@@ -192,9 +192,7 @@ class EpochLoop:
             if old is not None:
                 signal.signal(signal.SIGINT, old)
         if not state["finished"]:
-            record = self.record(state, "interrupted" if self.stop_requested else "paused")
-            write_record(self.out, record)
-            return record
+            return write_record(self.out, self.record(state, "interrupted" if self.stop_requested else "paused"))
         return self.finish(state)
 
     def _epoch(self, state: dict) -> None:
@@ -296,7 +294,7 @@ class EpochLoop:
                 "date": time.strftime("%Y-%m-%d %H:%M:%S"), "config": cfg.as_dict()},
         }
 
-    def finish(self, state: dict) -> dict:
+    def finish(self, state: dict) -> FinetuneRecord:
         """The best epoch's network on the test images, the SVM comparison, and the final files."""
         best = load_model(self.cfg.run.model, str(self.out / MODEL))
         self.net.load_state_dict(best.net.state_dict())
@@ -320,14 +318,7 @@ class EpochLoop:
         self.save_model({"history": state["history"], "best_epoch": record["best_epoch"], "status": "finished",
                          "test_accuracy": record["test_accuracy"], "svm_accuracy": record.get("svm_accuracy")})
         record["model_file"] = str(self.out / MODEL)
-        write_record(self.out, record)
-        try:
-            title = f"fine-tuned {self.cfg.run.model} ({self.cfg.mode}) · test acc {test['accuracy']:.3f}"
-            confusion_figure(np.array(test["confusion_matrix"]), self.data.classes, title=title,
-                             path=self.out / "confusion.png")
-        except Exception as e:  # a figure is a convenience: never lose the run for it
-            print(f"(no confusion figure: {e})", file=sys.stderr)
-        return record
+        return write_record(self.out, record)
 
     # ---------------------------------------------------------------- what a trainer says
     def first_trained_step(self) -> int:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from transferlab.features.pooling import Pool
+from transferlab.models.pooling import Pool
 from transferlab.models.base import Backbone
 
 

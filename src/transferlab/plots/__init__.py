@@ -11,7 +11,7 @@ from PIL import Image
 
 
 def png(fig: Figure, dpi: int = 110) -> bytes:
-    """The figure as PNG bytes (``figures.save`` writes it to a file instead)."""
+    """The figure as PNG bytes (``plots.base.save`` writes it to a file instead)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()

@@ -7,6 +7,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image
 
+from transferlab.files import atomic_path
+
 
 def new_figure(width: float, height: float) -> Figure:
     """A figure with constrained layout, independent of any GUI backend."""
@@ -14,11 +16,10 @@ def new_figure(width: float, height: float) -> Figure:
 
 
 def save(fig: Figure, path: str | Path, dpi: int = 120) -> Path:
-    """Write ``fig`` to ``path`` (format from the suffix), creating the folder."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
-    return path
+    """Write ``fig`` to ``path`` atomically (format from the suffix), creating the folder."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format=Path(path).suffix.lstrip(".") or "png")
+    return Path(path)
 
 
 def show_image(ax, img: Image.Image | np.ndarray, title: str | None = None, **kw) -> None:

@@ -5,6 +5,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from transferlab.plots.base import new_figure
+from transferlab.plots.orderless import orderless_figure
+from transferlab.provenance import StudyRecord
 
 
 def layers_figure(rows: list[dict], title: str) -> Figure:
@@ -184,3 +186,45 @@ def augment_figure(rows: list[dict], title: str) -> Figure:
     _cv_and_test_bars(ax, labels, rows)
     fig.suptitle(title, fontsize=9)
     return fig
+
+
+def _title(record: StudyRecord, *parts: str) -> str:
+    """The model's label, the layers and pooling the study ran on, then ``parts``, from the record's provenance."""
+    prov = record.provenance
+    layers = "+".join(prov.config.get("layers") or [])
+    pool = prov.config.get("pool", "")
+    return " · ".join(p for p in (prov.label or prov.model, f"{layers} {pool}".strip(), *parts) if p)
+
+
+def study_figure(record: StudyRecord) -> Figure:
+    """The figure of any study, drawn from its record alone (rows, tables, provenance)."""
+    prov, rows, name = record.provenance, record.rows, record.study
+    classifier = prov.classifier or prov.config.get("classifier", "")
+    if name == "layers":
+        return layers_figure(rows, " · ".join([prov.label, f"{prov.config.get('pool')} pooling"
+                                                             f"{' + L2' if prov.l2 else ''}", classifier]))
+    if name == "pooling":
+        return pooling_figure(rows, _title(record, classifier))
+    if name == "gray":
+        return gray_figure(rows, _title(record))
+    if name == "C":
+        return c_figure(rows, _title(record, classifier))
+    if name == "classifiers":
+        return classifiers_figure(rows, _title(record, f"C={prov.C}"))
+    if name == "pca":
+        return pca_figure(rows, _title(record, classifier))
+    if name == "backbones":
+        return backbones_figure(rows)
+    if name == "protocol":
+        return protocol_figure(rows, _title(record))
+    if name == "pretraining":
+        classes = prov.dataset.classes if prov.dataset else []
+        return pretraining_figure(rows, 1 / len(classes) if classes else 0.0, _title(record, classifier))
+    if name == "fusion":
+        return fusion_figure(rows, record.tables.get("fusion_weights", []),
+                             f"{classifier} per member · C by 5-fold CV on train")
+    if name in ("tta", "augment"):
+        return augment_figure(rows, _title(record, classifier))
+    if name == "orderless":
+        return orderless_figure(rows, f"{prov.label} · {classifier} C={prov.C}")
+    raise ValueError(f"no figure for study {name!r}")

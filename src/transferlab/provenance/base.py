@@ -14,6 +14,7 @@ import PIL
 import sklearn
 import torch
 
+from transferlab.files import atomic_write
 from transferlab.machine import machine
 
 def library_versions() -> dict:
@@ -86,10 +87,8 @@ class _Record:
         return _json(self)
 
     def write(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2))
-        return path
+        """The record as JSON in ``path``, written atomically."""
+        return atomic_write(path, json.dumps(self.to_dict(), indent=2))
 
 
 def _synthetic(data: dict) -> str | None:

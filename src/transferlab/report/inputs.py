@@ -7,7 +7,7 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transferlab.workflows.experiment import RunConfig
+from transferlab.config import RunConfig
 from transferlab.provenance import (RECORDS, FinetuneRecord, Provenance, RecordError, Record, RunRecord, StudyRecord,
                           parse_record)
 

@@ -10,6 +10,7 @@ from transferlab.analysis import Analyses
 from transferlab.provenance import StudyRecord
 from transferlab.report.formatting import fmt
 from transferlab.report.inputs import Inputs, Source
+from transferlab.studies.registry import STUDIES
 
 FULL_15SCENE = {"train": 1500, "test": 2985, "images": 4485}
 
@@ -23,9 +24,8 @@ QUESTIONS = {
     "q5": ("5. Why not train VGG16 directly on 15 Scene?", "Why not train VGG16 directly on 15 Scene?"),
     "q6": ("6. What ImageNet pre-training brings", "How does ImageNet pre-training help?"),
     "q7": ("7. Limits of feature extraction", "What are the limits of feature extraction?"),
-    "q8": ("8. Impact of the layer", "What is the impact of the layer at which features are extracted?"),
-    "q9": ("9. Grayscale images into an RGB network",
-           "15 Scene is grayscale but VGG16 wants RGB: how to get around it?"),
+    "q8": ("8. Impact of the layer", STUDIES["layers"].question),
+    "q9": ("9. Grayscale images into an RGB network", STUDIES["gray"].question),
     "q10": ("10. Using the network itself instead of an SVM",
             "Instead of an independent classifier, can the network itself be used?"),
 }

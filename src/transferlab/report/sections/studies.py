@@ -6,17 +6,14 @@ import numpy as np
 
 from transferlab.plots import data_uri
 from transferlab.plots.bars import study_fallback_figure
+from transferlab.plots.studies import study_figure
 from transferlab.report.inputs import Source
+from transferlab.studies.registry import STUDIES
 from transferlab.report.sections.common import Context, Section, Todo, best, columns, num, pretrain_pair, row_label, scored
 
-SHOWN_IN_QUESTIONS = {"layers", "gray", "pretraining", "random-vs-pretrained"}
-FURTHER = (("pooling", "pooling and L2 normalisation"), ("C", "C chosen by cross-validation on the training set"),
-           ("classifiers", "other classifiers on the same features"), ("pca", "PCA before the SVM"),
-           ("backbones", "other pretrained networks and their combination"),
-           ("protocol", "the fixed split versus 10 random 100-per-class splits"),
-           ("fusion", "late fusion of several networks' SVMs, weights by cross-validation on train"),
-           ("tta", "test-time augmentation of the SVM's features"),
-           ("augment", "training-set augmentation for the SVM"))
+LEGACY_IN_QUESTIONS = {"random-vs-pretrained"}  # an earlier name of the pretraining study
+SHOWN_IN_QUESTIONS = {name for name, st in STUDIES.items() if st.section != "further"} | LEGACY_IN_QUESTIONS
+FURTHER = tuple((name, st.summary) for name, st in STUDIES.items() if st.section == "further")
 
 
 def study_answer(st: Source) -> dict | None:
@@ -65,12 +62,24 @@ def study_view(st: Source) -> dict:
     if fig_path and fig_path.is_file() and fig_path.resolve().parent == st.folder.resolve():
         figure, own = data_uri(fig_path.read_bytes()), True
     else:
-        col, rows = scored(d)
-        if rows:
-            figure = data_uri(study_fallback_figure([row_label(d, r) for r, _ in rows], [v for _, v in rows],
-                                                    f"study {d.study}: {col}", col))
+        figure = _drawn(d)
     return {"src": st, "answer": study_answer(st), "columns": cols, "highlight": hl, "tables": tables,
             "figure": figure, "own_figure": own, "acc_col": scored(d)[0]}
+
+
+def _drawn(d) -> str | None:
+    """The study's figure drawn from its record; a bar chart of its accuracy column for a record this version's
+    figures do not know (another study, or rows of another shape)."""
+    if d.study in STUDIES:
+        try:
+            return data_uri(study_figure(d))
+        except (KeyError, TypeError, ValueError, IndexError):
+            pass
+    col, rows = scored(d)
+    if not rows:
+        return None
+    return data_uri(study_fallback_figure([row_label(d, r) for r, _ in rows], [v for _, v in rows],
+                                          f"study {d.study}: {col}", col))
 
 
 def further(ctx: Context) -> Section:

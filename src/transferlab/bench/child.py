@@ -1,9 +1,9 @@
 """What each configuration of the bench runs, in a child process of its own
-(``python -m transferlab.workflows.bench_child --child SPEC``), and :func:`run_child`, which starts one.
+(``python -m transferlab.bench.child --child SPEC``), and :func:`run_child`, which starts one.
 
 A child's peak memory is measured (``wait4``'s ``ru_maxrss``), so this module imports only what a child needs:
-not :mod:`transferlab.workflows.bench`, whose accuracy comparison and text report pull in the classifiers,
-matplotlib and tabulate. The configurations are described in :mod:`transferlab.workflows.bench`.
+not :mod:`transferlab.bench.runner`, whose accuracy comparison and text report pull in the classifiers,
+matplotlib and tabulate. The configurations are described in :mod:`transferlab.bench.runner`.
 """
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ from transferlab.data.images import load_image
 from transferlab.features.cache import FeatureCache
 from transferlab.features.extractor import Extractor, FeatureNet
 from transferlab.models.builder import load_model
-from transferlab.workflows.ceiling import best_seconds, layer_kernels, matmul_kernels
-from transferlab.workflows.ceiling_int8 import int8_kernels
+from transferlab.bench.ceiling import best_seconds, layer_kernels, matmul_kernels
+from transferlab.bench.ceiling_int8 import int8_kernels
 
 
 @dataclass
@@ -158,7 +158,7 @@ def run_child(spec: dict, work: Path) -> dict:
     spec_file.write_text(json.dumps(spec))
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     with tempfile.TemporaryFile("w+") as err:
-        p = subprocess.Popen([sys.executable, "-m", "transferlab.workflows.bench_child", "--child", str(spec_file)],
+        p = subprocess.Popen([sys.executable, "-m", "transferlab.bench.child", "--child", str(spec_file)],
                              stdout=subprocess.PIPE, stderr=err, text=True, env=env)
         out = p.stdout.read()
         p.stdout.close()

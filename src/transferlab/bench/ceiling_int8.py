@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from transferlab.features.extractor import FeatureNet
-from transferlab.workflows.ceiling import layer_calls, layer_names
+from transferlab.bench.ceiling import layer_calls, layer_names
 
 
 def _session(graph, inputs, outputs, initializers):

@@ -1,7 +1,7 @@
 """How fast feature extraction runs here, against this machine's own ceiling and the practical's usual code.
 
-Every configuration runs in a child process of its own (``python -m transferlab.workflows.bench_child --child
-SPEC``, :mod:`~transferlab.workflows.bench_child`), so its peak memory is its own (``wait4``'s ``ru_maxrss``: the
+Every configuration runs in a child process of its own (``python -m transferlab.bench.child --child
+SPEC``, :mod:`~transferlab.bench.child`), so its peak memory is its own (``wait4``'s ``ru_maxrss``: the
 largest process of the child's tree) and no state leaks between configurations. Rounds are interleaved — round 1
 runs every configuration once, then round 2, … — so a machine whose load changes (shared machines do) slows every
 configuration alike; medians and min–max are taken over rounds. Ratios (speed-up, share of the ceiling) are
@@ -14,7 +14,7 @@ Configurations:
   distinct convolution/linear layer of the benchmarked network alone, at the bench batch size, through every
   way the rows run it (the baseline's NCHW ``no_grad``, each runtime). A network's GFLOP/s is a time-weighted
   mean of its layers' rates plus overhead, so it cannot beat the fastest of them: the ceiling is the best
-  kernel's best round (:mod:`~transferlab.workflows.ceiling`).
+  kernel's best round (:mod:`~transferlab.bench.ceiling`).
 * ``baseline``: the practical's notebook code: PIL and per-image transforms (normalisation included) in a
   Dataset, a DataLoader with batch 8 in one process, the eager fp32 NCHW network under ``no_grad``.
 * ``network``: the default runtime on already-decoded images (no decoding at all): the network's own speed.
@@ -46,10 +46,11 @@ from transferlab.features.extractor import FeatureNet, default_workers
 from transferlab.features.quantize import RECIPE, training_calibration
 from transferlab.features.runtimes import RUNTIMES, TOLERANCE, deviation
 from transferlab.models.builder import default_feature_layer
-from transferlab.workflows.bench_child import BenchConfig, load_weights, run_child, weights_tag
+from transferlab.bench.child import BenchConfig, load_weights, run_child, weights_tag
 from transferlab.machine import ISA_FLAGS, cpu_info, onednn_bf16
-from transferlab.workflows.ceiling import gflop_per_image
-from transferlab.workflows.experiment import RunConfig, run_experiment
+from transferlab.bench.ceiling import gflop_per_image
+from transferlab.config import RunConfig
+from transferlab.experiment import run_experiment
 
 __all__ = ["BenchConfig", "accuracy_comparison", "bench_paths", "default_runtimes", "format_report", "run_bench",
            "skipped_runtimes"]

@@ -8,13 +8,14 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from transferlab.classify.blocks import l2_normalize
+from transferlab.features.blocks import l2_normalize
 from transferlab.data.datasets import load_dataset, make_splits
 from transferlab.features.extractor import FeatureNet
 from transferlab.features.views import PLAIN, view_preprocess
 from transferlab.models.builder import load_model
 from transferlab.models.registry import MODELS
-from transferlab.workflows.experiment import RunConfig, extract_dataset
+from transferlab.config import RunConfig
+from transferlab.experiment import extract_dataset
 
 
 def default_backbones() -> list[tuple[str, str, list[str]]]:

@@ -1,4 +1,4 @@
-"""A study's record with its provenance: shared by every study module (the record is written by ``run_study``)."""
+"""A study's record with its provenance: shared by every study module."""
 from __future__ import annotations
 
 import time

@@ -1,67 +1,27 @@
-"""The practical's studies: one question each, answered by measured tables and a figure (all through the cache);
-the figures are drawn by :mod:`transferlab.plots.studies` from the rows computed here."""
+"""The practical's own studies (layers, pooling, gray modes, C, classifiers, PCA, backbones, protocol,
+pre-training): one question each, answered by a measured table (all features through the cache). Each returns
+its record; :mod:`transferlab.plots.studies` draws its figure from that record."""
 from __future__ import annotations
 
 import itertools
-import shlex
-import sys
 import time
-from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 
 from transferlab.classify.estimators import C_GRID, CLASSIFIERS
-from transferlab.data.datasets import load_dataset, make_splits
+from transferlab.config import RunConfig
+from transferlab.data.datasets import make_splits
 from transferlab.data.images import load_image
+from transferlab.experiment import assemble, extract_dataset, fit_and_evaluate
 from transferlab.features.extractor import numerics_record
+from transferlab.models.builder import load_run_model
 from transferlab.models.gray import GRAY_MODES, apply_gray
-from transferlab.workflows.orderless_study import QUESTION as ORDERLESS_QUESTION, orderless_parts
-from transferlab.options import STUDIES as STUDY_NAMES
-from transferlab.plots.base import save
-from transferlab.plots.studies import (
-    backbones_figure,
-    c_figure,
-    classifiers_figure,
-    gray_figure,
-    layers_figure,
-    pca_figure,
-    pooling_figure,
-    pretraining_figure,
-    protocol_figure,
-)
-from transferlab.provenance import STUDY_FILE, Scores, StudyRecord
-from transferlab.workflows import augment_study, fusion
-from transferlab.workflows.experiment import (
-    RunConfig,
-    assemble,
-    default_layers,
-    extract_dataset,
-    fill_defaults,
-    fit_and_evaluate,
-    load_run_model,
-)
-from transferlab.workflows.members import default_backbones
-from transferlab.workflows.study_record import make_record
-
-Study = tuple[StudyRecord, Figure]  # what each study returns: its record and its figure
-
-QUESTIONS = {
-    "layers": "What is the impact of the layer at which features are extracted? (Q8)",
-    "pooling": "How should a convolutional map become a vector, and is L2 normalisation useful? (Part 3)",
-    "gray": "15 Scene is grayscale but VGG16 wants RGB: how to get around it? (Q9)",
-    "C": "How to choose the SVM's C — on the training set only? (Part 3)",
-    "classifiers": "Which classifier on top of the features? (Part 3)",
-    "pca": "Does dimensionality reduction (PCA) before the SVM help? (Part 3)",
-    "backbones": "Other pretrained networks, and their combination? (Part 3)",
-    "protocol": "Fixed split versus the literature's random 100-per-class protocol",
-    "pretraining": "Why not train VGG16 directly, and what does ImageNet pre-training bring? (Q5, Q6)",
-    "fusion": fusion.QUESTION, "tta": augment_study.QUESTIONS["tta"], "augment": augment_study.QUESTIONS["augment"],
-    "orderless": ORDERLESS_QUESTION,
-}
+from transferlab.provenance import Scores, StudyRecord
+from transferlab.studies.members import default_backbones
+from transferlab.studies.record import make_record
+from transferlab.studies.registry import STUDIES
 
 
 class _Features:
@@ -121,7 +81,7 @@ def study_layer_names(model) -> list[str]:
     return names
 
 
-def layers(cfg: RunConfig) -> Study:
+def layers(cfg: RunConfig) -> StudyRecord:
     model = load_run_model(cfg)
     if model.origin != "registry":  # its layer choice and timing walk our architectures' named steps
         raise ValueError(f"the layers study compares our architectures' named layers; for {model.name}, compare "
@@ -146,12 +106,11 @@ def layers(cfg: RunConfig) -> Study:
              f"best concatenation of 2–3 of the top-5 layers: {combos[0]['layers']} ({combos[0]['accuracy']:.4f})"]
     if not model.pretrained or model.covers != model.net.layer_names()[-1]:
         notes.append(f"{model.label()}: layers past {model.covers} are not pretrained and were not studied")
-    fig = layers_figure(rows, f"{model.label()} · {cfg.pool} pooling{' + L2' if cfg.l2 else ''} · {cfg.classifier}")
     return _record("layers", cfg, f, ["layer", "dim", "accuracy", "ms_per_image", "fit_seconds"], rows, best,
-                   notes, fig, extra={"combinations": combos})
+                   notes, extra={"combinations": combos})
 
 
-def pooling(cfg: RunConfig) -> Study:
+def pooling(cfg: RunConfig) -> StudyRecord:
     model = load_run_model(cfg)
     shapes = _map_sizes(model, cfg.layers)
     pools = ["avg", "max", "avgmax", "spp:1,2,4", "flatten"]
@@ -171,9 +130,7 @@ def pooling(cfg: RunConfig) -> Study:
              f"L2 normalisation changes accuracy by {gain:+.4f} on average over poolings"]
     if skipped:
         notes.append(f"flatten not studied for {', '.join(skipped)} (more than 25,088 values per image)")
-    fig = pooling_figure(rows, f"{f.model.label()} · {cfg.classifier}")
-    return _record("pooling", cfg, f, ["layer", "pool", "l2", "dim", "accuracy", "fit_seconds"], rows, best, notes,
-                   fig)
+    return _record("pooling", cfg, f, ["layer", "pool", "l2", "dim", "accuracy", "fit_seconds"], rows, best, notes)
 
 
 def _conv1_scale(cfg: RunConfig, mode: str, paths) -> float:
@@ -186,7 +143,7 @@ def _conv1_scale(cfg: RunConfig, mode: str, paths) -> float:
         return float(model.net.forward_layers(x, [first])[first].abs().mean())
 
 
-def gray(cfg: RunConfig) -> Study:
+def gray(cfg: RunConfig) -> StudyRecord:
     rows, feats, f = [], {}, None
     for mode in GRAY_MODES:
         f = _Features(replace(cfg, gray=mode), [(layer, cfg.pool) for layer in cfg.layers])
@@ -204,12 +161,11 @@ def gray(cfg: RunConfig) -> Study:
              f"conv1-mean scales first-layer activations by {rows[1]['conv1_scale_vs_replicate']:.3f} "
              f"(kernels averaged instead of summed) and changes accuracy by "
              f"{rows[1]['accuracy'] - rows[0]['accuracy']:+.4f}"]
-    fig = gray_figure(rows, f"{f.model.name} · {'+'.join(cfg.layers)} {cfg.pool}")
     return _record("gray", cfg, f, ["gray", "accuracy", "conv1_mean_abs", "conv1_scale_vs_replicate",
-                                    "max_rel_diff_vs_replicate"], rows, best, notes, fig)
+                                    "max_rel_diff_vs_replicate"], rows, best, notes)
 
 
-def c_study(cfg: RunConfig) -> Study:
+def c_study(cfg: RunConfig) -> StudyRecord:
     f = _Features(cfg, [(layer, cfg.pool) for layer in cfg.layers])
     x = f.x()
     cv = f.score(x, C="auto")
@@ -222,12 +178,10 @@ def c_study(cfg: RunConfig) -> Study:
     notes = [f"5-fold CV on the training set chose C={chosen} (test accuracy {best['test_accuracy']:.4f}); the "
              f"best C in hindsight on the test set would be {oracle['C']} ({oracle['test_accuracy']:.4f}) — "
              "choosing it that way would be cheating"]
-    fig = c_figure(rows, f"{f.model.label()} · {'+'.join(cfg.layers)} {cfg.pool} · {cfg.classifier}")
-    return _record("C", cfg, f, ["C", "cv_accuracy_on_train", "test_accuracy", "chosen_by_cv"], rows, best, notes,
-                   fig)
+    return _record("C", cfg, f, ["C", "cv_accuracy_on_train", "test_accuracy", "chosen_by_cv"], rows, best, notes)
 
 
-def classifiers(cfg: RunConfig) -> Study:
+def classifiers(cfg: RunConfig) -> StudyRecord:
     f = _Features(cfg, [(layer, cfg.pool) for layer in cfg.layers])
     x = f.x()
     rows = []
@@ -236,12 +190,11 @@ def classifiers(cfg: RunConfig) -> Study:
         rows.append({"classifier": name, "accuracy": s.accuracy, "fit_seconds": s.fit_seconds,
                      "predict_seconds": round(s.runs[0].predict_seconds, 3)})
     best = max(rows, key=lambda r: r["accuracy"])
-    fig = classifiers_figure(rows, f"{f.model.label()} · {'+'.join(cfg.layers)} {cfg.pool} · C={cfg.C}")
     return _record("classifiers", cfg, f, ["classifier", "accuracy", "fit_seconds", "predict_seconds"], rows, best,
-                   [f"best: {best['classifier']} ({best['accuracy']:.4f})"], fig)
+                   [f"best: {best['classifier']} ({best['accuracy']:.4f})"])
 
 
-def pca(cfg: RunConfig) -> Study:
+def pca(cfg: RunConfig) -> StudyRecord:
     f = _Features(cfg, [(layer, cfg.pool) for layer in cfg.layers])
     x = f.x()
     limit = min(len(f.splits[0].train), x.shape[1])
@@ -252,12 +205,11 @@ def pca(cfg: RunConfig) -> Study:
         rows.append({"pca_dims": d or int(x.shape[1]), "pca": d is not None, "accuracy": s.accuracy,
                      "fit_seconds": s.fit_seconds})
     best = max(rows, key=lambda r: r["accuracy"])
-    fig = pca_figure(rows, f"{f.model.label()} · {'+'.join(cfg.layers)} {cfg.pool} · {cfg.classifier}")
     return _record("pca", cfg, f, ["pca_dims", "pca", "accuracy", "fit_seconds"], rows, best,
-                   [f"best: {best['pca_dims']} dims ({best['accuracy']:.4f})"], fig)
+                   [f"best: {best['pca_dims']} dims ({best['accuracy']:.4f})"])
 
 
-def backbones(cfg: RunConfig) -> Study:
+def backbones(cfg: RunConfig) -> StudyRecord:
     rows, parts, f = [], {}, None
     for name, tag, layer_list in default_backbones():
         f = _Features(replace(cfg, model=name, weights=tag, layers=layer_list), [(l, cfg.pool) for l in layer_list])
@@ -288,12 +240,11 @@ def backbones(cfg: RunConfig) -> Study:
         rows.append({"features": " + ".join(combo), "weights": "concatenation (each L2-normalised)",
                      "dim": int(x.shape[1]), "accuracy": round(s.accuracy, 4), "images_per_s": None})
     best = max(rows, key=lambda r: r["accuracy"])
-    fig = backbones_figure(rows)
     return _record("backbones", cfg, f0, ["features", "weights", "dim", "accuracy", "images_per_s"], rows, best,
-                   [f"best: {best['features']} ({best['accuracy']:.4f})"], fig)
+                   [f"best: {best['features']} ({best['accuracy']:.4f})"])
 
 
-def protocol(cfg: RunConfig) -> Study:
+def protocol(cfg: RunConfig) -> StudyRecord:
     rows, f = [], None
     for proto in ("fixed", "random:10"):
         f = _Features(replace(cfg, protocol=proto), [(layer, cfg.pool) for layer in cfg.layers])
@@ -301,15 +252,14 @@ def protocol(cfg: RunConfig) -> Study:
         rows.append({"protocol": proto, "splits": len(s.runs), "train_images": s.runs[0].train_images,
                      "test_images": s.runs[0].test_images, "accuracy": s.accuracy,
                      "accuracy_std": s.accuracy_std})
-    fig = protocol_figure(rows, f"{f.model.label()} · {'+'.join(cfg.layers)} {cfg.pool}")
     best = max(rows, key=lambda r: r["accuracy"])
     notes = [f"random:10 (100 per class pooled from train+test): {rows[1]['accuracy']:.4f} ± "
              f"{rows[1]['accuracy_std']:.4f}; fixed split: {rows[0]['accuracy']:.4f}"]
     return _record("protocol", cfg, f, ["protocol", "splits", "train_images", "test_images", "accuracy",
-                                        "accuracy_std"], rows, best, notes, fig)
+                                        "accuracy_std"], rows, best, notes)
 
 
-def pretraining(cfg: RunConfig) -> Study:
+def pretraining(cfg: RunConfig) -> StudyRecord:
     rows, f = [], None
     for tag in (cfg.weights, "none"):
         f = _Features(replace(cfg, weights=tag), [(layer, cfg.pool) for layer in cfg.layers])
@@ -321,40 +271,9 @@ def pretraining(cfg: RunConfig) -> Study:
              f"at the same layer with the same classifier",
              f"{f.model.name} has {params:,} parameters against {n_train} training images "
              f"({params / n_train:,.0f} parameters per image): training it from scratch would overfit"]
-    fig = pretraining_figure(rows, 1 / len(f.dataset.classes),
-                             f"{f.model.name} · {'+'.join(cfg.layers)} {cfg.pool} · {cfg.classifier}")
-    return _record("pretraining", cfg, f, ["weights", "pretrained", "accuracy"], rows, rows[0], notes, fig)
+    return _record("pretraining", cfg, f, ["weights", "pretrained", "accuracy"], rows, rows[0], notes)
 
 
-def orderless(cfg: RunConfig) -> Study:
-    return _record("orderless", cfg, *orderless_parts(cfg))
-
-
-OWN_LAYERS = ("layers", "backbones", "fusion", "orderless")  # the studies that choose their layers themselves
-STUDIES = dict(zip(STUDY_NAMES, (layers, pooling, gray, c_study, classifiers, pca, backbones, protocol, pretraining,
-                                 fusion.fusion, augment_study.tta, augment_study.augment, orderless), strict=True))
-
-
-def _record(name, cfg, f, columns, rows, best, notes, fig, extra=None) -> Study:
-    """The study's record and its figure."""
-    return make_record(name, QUESTIONS[name], cfg, f.model, f.dataset, columns, rows, best, notes, extra,
-                       numerics=numerics_record(f.ext.specs)), fig
-
-
-def run_study(name: str, cfg: RunConfig, out: Path, log: Callable[[str], None] = lambda msg: None,
-              options: dict | None = None) -> StudyRecord:
-    """Run study ``name`` and save ``study.json`` and ``study.png`` in ``out``; the defaults ``cfg`` leaves open
-    (layers, protocol ``auto``) are chosen first and said through ``log``. ``options``: the study's own keyword
-    arguments (``variants`` of tta and augment)."""
-    if name not in STUDIES:
-        raise KeyError(f"unknown study {name!r}; choose one of {', '.join(STUDIES)}")
-    cfg, _ = fill_defaults(replace(cfg, layers=[]) if name in OWN_LAYERS and not cfg.layers else cfg,
-                           lambda: default_layers(load_run_model(cfg)),
-                           load_dataset(cfg.data, cfg.limit_per_class).has_fixed_split, log)
-    record, fig = STUDIES[name](cfg, **(options or {}))
-    save(fig, out / "study.png")
-    record.figure = "study.png"
-    if sys.argv[1:2] == ["study"]:  # started as `transferlab study …` (not from Python, where argv is not ours)
-        record.command = "transferlab " + shlex.join(sys.argv[1:])
-    record.write(out / STUDY_FILE)
-    return record
+def _record(name, cfg, f, columns, rows, best, notes, extra=None) -> StudyRecord:
+    return make_record(name, STUDIES[name].question, cfg, f.model, f.dataset, columns, rows, best, notes, extra,
+                       numerics=numerics_record(f.ext.specs))

@@ -5,19 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from transferlab.classify.oof import accuracy, choose_C, fit_decide
+from transferlab.classify.selection import fit_and_score
 from transferlab.features.views import PLAIN, pixel_cost
 from transferlab.options import AUG_VARIANTS
-from transferlab.plots.studies import augment_figure
-from transferlab.workflows.members import load_members
-from transferlab.workflows.study_record import make_record
-
-QUESTIONS = {
-    "tta": "Test-time augmentation: do features averaged over flipped, shifted and rescaled views help the SVM? "
-           "(issue 13)",
-    "augment": "Training-set augmentation: do the features of flipped, shifted and rescaled training images help "
-               "as extra samples? (issue 13)",
-}
+from transferlab.studies.members import load_members
+from transferlab.studies.record import make_record
+from transferlab.studies.registry import STUDIES
 
 
 def _views(cfg, variants):
@@ -30,12 +23,12 @@ def _views(cfg, variants):
     return ms, x, seconds
 
 
-def _row(ms, variant, sel, d_test, x, seconds, pre, **extra):
+def _row(variant, scored, x, seconds, pre, **extra):
     views = AUG_VARIANTS[variant]
     return {"variant": variant, "views": " ".join(v or "plain" for v in views), **extra,
-            "passes": round(sum(pixel_cost(pre, v) for v in views), 2), "C": sel["C"],
-            "cv_accuracy": sel["cv_accuracy"], "test_accuracy": round(accuracy(d_test, ms.y[ms.test]), 4),
-            "extract_seconds": round(sum(seconds[v] for v in views), 1), "cv_seconds": sel["seconds"],
+            "passes": round(sum(pixel_cost(pre, v) for v in views), 2), "C": scored.C,
+            "cv_accuracy": scored.cv_accuracy, "test_accuracy": scored.test_accuracy,
+            "extract_seconds": round(sum(seconds[v] for v in views), 1), "cv_seconds": scored.selection["seconds"],
             "dim": int(x[PLAIN].shape[1])}
 
 
@@ -49,8 +42,7 @@ def _finish(name, cfg, ms, rows, columns, what):
              f"(CV {plain['cv_accuracy']:.4f}, test {plain['test_accuracy']:.4f})",
              f"passes: extraction cost relative to one plain pass ({what}); folds are over images, so the views of "
              "an image are never on both sides of a fold"]
-    fig = augment_figure(rows, f"{ms.model.label()} · {'+'.join(cfg.layers)} {cfg.pool} · {cfg.classifier} · {what}")
-    return make_record(name, QUESTIONS[name], cfg, ms.model, ms.dataset, columns, rows, chosen, notes), fig
+    return make_record(name, STUDIES[name].question, cfg, ms.model, ms.dataset, columns, rows, chosen, notes)
 
 
 def tta(cfg, variants=tuple(AUG_VARIANTS)):
@@ -60,9 +52,8 @@ def tta(cfg, variants=tuple(AUG_VARIANTS)):
     rows = []
     for variant in variants:
         xv = np.mean([x[v] for v in AUG_VARIANTS[variant]], axis=0)
-        sel = choose_C(xv[tr], y[tr], seed=cfg.seed, classifier=cfg.classifier)
-        d = fit_decide(xv[tr], y[tr], xv[te], sel["C"], classifier=cfg.classifier, seed=cfg.seed)
-        rows.append(_row(ms, variant, sel, d, x, seconds, pre))
+        scored = fit_and_score(xv[tr], y[tr], xv[te], y[te], seed=cfg.seed, classifier=cfg.classifier)
+        rows.append(_row(variant, scored, x, seconds, pre))
     columns = ["variant", "views", "passes", "C", "cv_accuracy", "test_accuracy", "extract_seconds", "cv_seconds",
                "chosen"]
     return _finish("tta", cfg, ms, rows, columns, "train and test images alike")
@@ -78,9 +69,9 @@ def augment(cfg, variants=tuple(AUG_VARIANTS)):
         extra = [x[v][tr] for v in AUG_VARIANTS[variant] if v != PLAIN]
         for test in ("plain", "views averaged") if extra else ("plain",):
             xe = x[PLAIN] if test == "plain" else np.mean([x[v] for v in AUG_VARIANTS[variant]], axis=0)
-            sel = choose_C(x[PLAIN][tr], y[tr], extra, xe[tr], seed=cfg.seed, classifier=cfg.classifier)
-            d = fit_decide(x[PLAIN][tr], y[tr], xe[te], sel["C"], extra, cfg.classifier, cfg.seed)
-            rows.append(_row(ms, variant, sel, d, x, seconds, pre, test=test, train_samples=len(tr) * (1 + len(extra))))
+            scored = fit_and_score(x[PLAIN][tr], y[tr], xe[te], y[te], extra=extra, x_eval_train=xe[tr], seed=cfg.seed,
+                                   classifier=cfg.classifier)
+            rows.append(_row(variant, scored, x, seconds, pre, test=test, train_samples=len(tr) * (1 + len(extra))))
     columns = ["variant", "views", "test", "train_samples", "passes", "C", "cv_accuracy", "test_accuracy",
                "extract_seconds", "cv_seconds", "chosen"]
     return _finish("augment", cfg, ms, rows, columns, "every image, train and test")

@@ -8,15 +8,15 @@ import time
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from transferlab.classify.oof import accuracy, ascent_weights, choose_C, fit_decide, folds_of
+from transferlab.classify.fusion import ascent_weights, weighted_sum
+from transferlab.classify.selection import accuracy, fit_and_score, folds_of
 from transferlab.features.views import PLAIN
-from transferlab.plots.studies import fusion_figure
-from transferlab.workflows.finetuned_fusion import finetuned_rows, load_finetuned
-from transferlab.workflows.members import default_backbones, load_members
-from transferlab.workflows.study_record import make_record
+from transferlab.studies.finetuned import finetuned_rows, load_finetuned
+from transferlab.studies.members import default_backbones, load_members
+from transferlab.studies.record import make_record
+from transferlab.studies.registry import STUDIES
 
-QUESTION = "Late fusion: do several networks' SVM decision values, weighted by cross-validation on train, beat " \
-           "concatenating their features? (issue 13)"
+
 class _Equal:
     """Sum of the (scaled) decision values."""
 
@@ -25,7 +25,7 @@ class _Equal:
         return self
 
     def decide(self, decisions):
-        return sum(w * d for w, d in zip(self.weights_, decisions))
+        return weighted_sum(self.weights_, decisions)
 
 
 class _Ascent(_Equal):
@@ -66,9 +66,8 @@ def over_splits(cfg, ms, name: str, x: np.ndarray) -> dict:
     accs, t0 = [], time.perf_counter()
     for sp in ms.splits:
         tr, te = np.asarray(sp.train), np.asarray(sp.test)
-        sel = choose_C(x[tr], ms.y[tr], seed=cfg.seed, classifier=cfg.classifier)
-        d = fit_decide(x[tr], ms.y[tr], x[te], sel["C"], classifier=cfg.classifier, seed=cfg.seed)
-        accs.append(round(accuracy(d, ms.y[te]), 4))
+        accs.append(fit_and_score(x[tr], ms.y[tr], x[te], ms.y[te], seed=cfg.seed,
+                                  classifier=cfg.classifier).test_accuracy)
     return {"features": name, "protocol": cfg.protocol, "splits": len(accs),
             "mean_accuracy": round(float(np.mean(accs)), 4), "std_accuracy": round(float(np.std(accs, ddof=1)), 4),
             "per_split": accs, "test_images": [len(sp.test) for sp in ms.splits],
@@ -85,29 +84,26 @@ def fusion(cfg, backbones=None, finetuned=()):
     rows, oof, test_dec, svms = [], [], [], {}  # svms: features -> (x, test decision values)
     for name, m in ms.members.items():
         x = m.x[PLAIN]
-        sel = choose_C(x[tr], y[tr], seed=cfg.seed, classifier=cfg.classifier)
         t0 = time.perf_counter()
-        d_test = fit_decide(x[tr], y[tr], x[te], sel["C"], classifier=cfg.classifier, seed=cfg.seed)
-        scale = float(sel["oof"].std()) or 1.0  # members' decision values on one scale before they are summed
-        oof.append(sel["oof"] / scale)
-        test_dec.append(d_test / scale)
-        svms[name] = (x, d_test)
-        rows.append({"features": name, "kind": "member", "weights": m.label, "dim": int(x.shape[1]), "C": sel["C"],
-                     "cv_accuracy": sel["cv_accuracy"], "test_accuracy": round(accuracy(d_test, y[te]), 4),
+        s = fit_and_score(x[tr], y[tr], x[te], y[te], seed=cfg.seed, classifier=cfg.classifier)
+        scale = float(s.selection["oof"].std()) or 1.0  # members' decision values on one scale before they are summed
+        oof.append(s.selection["oof"] / scale)
+        test_dec.append(s.test_scores / scale)
+        svms[name] = (x, s.test_scores)
+        rows.append({"features": name, "kind": "member", "weights": m.label, "dim": int(x.shape[1]), "C": s.C,
+                     "cv_accuracy": s.cv_accuracy, "test_accuracy": s.test_accuracy,
                      "ms_per_image": m.ms_per_image, "extract_seconds": m.extract_seconds[PLAIN],
-                     "fit_seconds": round(sel["seconds"] + time.perf_counter() - t0, 2)})
+                     "fit_seconds": round(time.perf_counter() - t0, 2)})
     names = list(ms.members)
     x = np.concatenate([ms.members[n].x[PLAIN] for n in names], axis=1)
-    sel = choose_C(x[tr], y[tr], seed=cfg.seed, classifier=cfg.classifier)
     t0 = time.perf_counter()
-    d_test = fit_decide(x[tr], y[tr], x[te], sel["C"], classifier=cfg.classifier, seed=cfg.seed)
-    svms["concatenation of all members"] = (x, d_test)
+    s = fit_and_score(x[tr], y[tr], x[te], y[te], seed=cfg.seed, classifier=cfg.classifier)
+    svms["concatenation of all members"] = (x, s.test_scores)
     per_model = {n.split(":")[0]: ms.members[n].ms_per_image for n in names}  # a model's layers share its pass
     total_ms = round(sum(per_model.values()), 2)
     rows.append({"features": "concatenation of all members", "kind": "concatenation", "weights": "each L2-normalised",
-                 "dim": int(x.shape[1]), "C": sel["C"], "cv_accuracy": sel["cv_accuracy"],
-                 "test_accuracy": round(accuracy(d_test, y[te]), 4), "ms_per_image": total_ms,
-                 "extract_seconds": None, "fit_seconds": round(sel["seconds"] + time.perf_counter() - t0, 2)})
+                 "dim": int(x.shape[1]), "C": s.C, "cv_accuracy": s.cv_accuracy, "test_accuracy": s.test_accuracy,
+                 "ms_per_image": total_ms, "extract_seconds": None, "fit_seconds": round(time.perf_counter() - t0, 2)})
     weights = []
     for label, combiner in COMBINERS.items():
         t0 = time.perf_counter()
@@ -151,8 +147,7 @@ def fusion(cfg, backbones=None, finetuned=()):
                      f"{p['mean_accuracy']:.4f} ± {p['std_accuracy']:.4f}; the rows above are the first split")
     for r in rows:
         r["chosen"] = r is chosen
-    fig = fusion_figure(rows, weights, f"{cfg.classifier} per member · C by 5-fold CV on train")
     columns = ["features", "kind", "dim", "C", "cv_accuracy", *(["val_accuracy"] if nets else []),
                "test_accuracy", "ms_per_image", "extract_seconds", "fit_seconds", "chosen"]
-    record = make_record("fusion", QUESTION, cfg, ms.model, ms.dataset, columns, rows, chosen, notes, extra)
-    return record, fig
+    return make_record("fusion", STUDIES["fusion"].question, cfg, ms.model, ms.dataset, columns, rows, chosen, notes,
+                       extra)

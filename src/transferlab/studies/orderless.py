@@ -8,25 +8,24 @@ the chosen one is the best by that score. The test set is scored once per config
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import StratifiedKFold, cross_val_score
 
-from transferlab.classify.blocks import join_blocks
-from transferlab.classify.estimators import evaluate, fit_classifier, make_pipeline
-from transferlab.data.datasets import ImageDataset, load_dataset, make_splits
-from transferlab.features.cache import FeatureCache
-from transferlab.features.extractor import Extraction, Extractor
+from transferlab.features.blocks import join_blocks
+from transferlab.classify.estimators import evaluate
+from transferlab.classify.selection import pipeline_at, select_C
+from transferlab.data.datasets import load_dataset, make_splits
+from transferlab.features.extractor import Extractor, numerics_record
 from transferlab.features.maps import Maps, MapStore, extract_maps
 from transferlab.features.orderless import make_encoder, sample_descriptors
-from transferlab.models.builder import LoadedModel
-from transferlab.plots.orderless import orderless_figure
-from transferlab.workflows.experiment import load_run_model
+from transferlab.models.builder import load_run_model
+from transferlab.models.loaded import LoadedModel
+from transferlab.provenance import StudyRecord
+from transferlab.studies.record import make_record
+from transferlab.studies.registry import STUDIES
 
-QUESTION = ("Orderless pooling of conv5 maps (bilinear, VLAD, Fisher vectors) and larger input sizes: do they beat "
-            "average pooling? (issue 13)")
 MAP_LAYER = "relu5_3"  # the last convolution's rectified output: the descriptors of B-CNN and FV-CNN
 AVG_LAYERS = ("pool4", "relu5_1", "pool5")  # `make run`'s setting, the baseline
 # the encoders and their small parameter grids (the parameters are chosen by CV on train)
@@ -38,15 +37,6 @@ COLUMNS = ["features", "input_size", "encoder", "dim", "cv_accuracy_on_train", "
            "extract_ms_per_image", "encode_ms_per_image"]
 
 
-@dataclass
-class Source:
-    """What the study record's provenance is taken from."""
-
-    model: LoadedModel
-    dataset: ImageDataset
-    ext: Extraction  # the avg features' extraction: its specs give the record's numerics
-
-
 def _label(family: str, params: dict) -> str:
     return family + "".join(f" {k}={v}" for k, v in params.items())
 
@@ -56,9 +46,7 @@ def _scale(cfg, dataset, size: int, layer: str) -> tuple[LoadedModel, Maps]:
         raise ValueError(f"the orderless study reads conv maps through the eager network; runtime {cfg.runtime!r} "
                          "cannot give them (leave --runtime at eager)")
     model = load_run_model(cfg)  # its own copy: the extractor adapts it for the gray mode
-    ex = Extractor(model, [(name, "avg") for name in AVG_LAYERS], gray=cfg.gray, resize=cfg.resize, input_size=size,
-                   runtime=cfg.runtime, batch_size=cfg.batch_size, workers=cfg.workers, device=cfg.device,
-                   cache=FeatureCache(cfg.cache) if cfg.cache else None, progress=cfg.progress)
+    ex = Extractor.from_run(replace(cfg, input_size=size), model, [(name, "avg") for name in AVG_LAYERS])
     store = MapStore(Path(cfg.cache) / "maps" if cfg.cache else None)
     return model, extract_maps(ex, layer, dataset.paths, store)
 
@@ -86,24 +74,16 @@ def score_on_train_then_test(x, y, split, classes, cfg) -> dict:
     """CV accuracy on the training rows (what the choice uses; with ``C='auto'`` C is chosen there too), then the
     test accuracy of the classifier fitted on all training rows (reported, never used to choose)."""
     xt, yt = x[split.train], y[split.train]
-    smallest = int(np.bincount(yt).min())
-    if smallest < 2:
-        raise ValueError(f"choosing by cross-validation on train needs at least 2 training images per class; a "
-                         f"class has {smallest}")
-    folds = StratifiedKFold(min(5, smallest), shuffle=True, random_state=cfg.seed)
-    if cfg.C == "auto":
-        fit = fit_classifier(xt, yt, cfg.classifier, "auto", cfg.standardize, None, cfg.seed)
-        model, C, cv = fit["model"], fit["C"], max(fit["cv"]["mean_cv_accuracy"])
-    else:
-        pipe = make_pipeline(cfg.classifier, float(cfg.C), cfg.standardize, None, cfg.seed)
-        cv = float(cross_val_score(pipe, xt, yt, cv=folds).mean())
-        model, C = pipe.fit(xt, yt), float(cfg.C)
+    sel = select_C(xt, yt, None if cfg.C == "auto" else [float(cfg.C)], seed=cfg.seed, classifier=cfg.classifier,
+                   standardize=cfg.standardize)
+    C, cv = sel["C"], sel["cv_accuracy"]
+    model = pipeline_at(cfg.classifier, C, cfg.standardize, None, cfg.seed).fit(xt, yt)
     test = evaluate(model, x[split.test], y[split.test], classes)["accuracy"]
     return {"cv_accuracy_on_train": round(cv, 4), "test_accuracy": round(float(test), 4), "C": C}
 
 
-def orderless_parts(cfg):
-    """The study's (source, columns, rows, best, notes, figure, further tables) for ``studies._record``."""
+def orderless(cfg) -> StudyRecord:
+    """The study's record (its provenance and numerics from the average-pooled features' extraction)."""
     dataset = load_dataset(cfg.data, cfg.limit_per_class)
     layer = cfg.layers[0] if cfg.layers else MAP_LAYER
     passes = {}
@@ -143,9 +123,8 @@ def orderless_parts(cfg):
              f"encoders fitted on up to {SAMPLE:,} descriptors of {layer} sampled from the training maps only; "
              "extraction time measured when the maps were computed (one pass gives the maps and the avg features)"]
     model, maps = next(iter(passes.values()))
-    fig = orderless_figure(rows, f"{model.label()} · {layer} maps · {cfg.classifier} C={cfg.C} · "
-                                 f"{len(split.train)} train / {len(split.test)} test")
-    return Source(model, dataset, maps.ext), COLUMNS + ["C"], rows, chosen, notes, fig, None
+    return make_record("orderless", STUDIES["orderless"].question, cfg, model, dataset, COLUMNS + ["C"], rows, chosen,
+                       notes, numerics=numerics_record(maps.ext.specs))
 
 
 def _combinations(blocks, rows, y, split, classes, cfg) -> list[dict]:

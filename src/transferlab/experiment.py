@@ -3,23 +3,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
+from dataclasses import asdict, replace
 
 import numpy as np
 
-from transferlab.classify.blocks import join_blocks
-from transferlab.classify.estimators import evaluate, fit_classifier
+from transferlab.features.blocks import join_blocks
+from transferlab.classify.estimators import evaluate
+from transferlab.classify.selection import fit_classifier
+from transferlab.config import RunConfig
 from transferlab.data.datasets import load_dataset, make_splits, parse_protocol, resolve_protocol
-from transferlab.features.cache import FeatureCache
-from transferlab.features.extractor import Extractor, numerics_record
 from transferlab.features.export import load_stored, stored_outputs
-from transferlab.features.quantize import training_calibration
-from transferlab.models.builder import LoadedModel, default_feature_layer, load_model
-from transferlab.options import CALIBRATION_IMAGES
-from transferlab.plots.confusion import confusion_figure
+from transferlab.features.extractor import Extractor, numerics_record
+from transferlab.models.builder import default_feature_layer, load_run_model
+from transferlab.models.loaded import LoadedModel
 from transferlab.provenance import (
-    RUN_FILE,
     BadFile,
     Extraction,
     Misclassified,
@@ -29,43 +26,6 @@ from transferlab.provenance import (
     SplitResult,
     library_versions,
 )
-
-
-@dataclass
-class RunConfig:
-    data: str
-    model: str = "vgg16"
-    weights: str = "auto"
-    layers: list[str] | None = None  # None: the model's default feature layer
-    pool: str = "avg"
-    l2: bool = True
-    gray: str = "replicate"
-    resize: str = "crop"
-    input_size: int | None = None  # crop side through the network (None: the weights' own, 224 for VGG)
-    scales: list[int] | None = None  # input sizes a scale-aware study compares (None: input_size only)
-    classifier: str = "linear-svm"
-    C: float | str = 1.0
-    pca: int | None = None
-    standardize: bool = False
-    protocol: str = "auto"  # fixed with train/ and test/ folders, else holdout (datasets.resolve_protocol)
-    train_per_class: int = 100
-    limit_per_class: int | None = None
-    seed: int = 0
-    runtime: str = "eager"
-    calibration_images: int = CALIBRATION_IMAGES  # runtime int8: training images calibrated on
-    batch_size: int = 16
-    workers: int | None = None
-    device: str = "cpu"
-    cache: str | None = None
-    strict: bool = False
-    progress: bool | None = None
-    features: str | None = None  # a Parquet store or .npz file (transferlab extract) instead of extracting
-    trust_pickle: bool = False  # a model file may be a torch.save(model) pickle (loading it runs its code)
-
-
-def load_run_model(cfg: RunConfig):
-    """The LoadedModel ``cfg`` names (its model, weights, seed; a trusted pickle only with ``trust_pickle``)."""
-    return load_model(cfg.model, cfg.weights, seed=cfg.seed, trust_pickle=cfg.trust_pickle)
 
 
 def fill_defaults(cfg: RunConfig, default_layers: Callable[[], tuple[list[str], str]], fixed_split: bool,
@@ -96,12 +56,7 @@ def extract_dataset(cfg: RunConfig, outputs: list[tuple[str, str]], loaded: tupl
     """The dataset and its features for ``outputs`` (cached), with bad files reported (fatal with ``strict``);
     ``loaded``: the (dataset, model) already loaded for ``cfg``."""
     dataset, model = loaded or (load_dataset(cfg.data, cfg.limit_per_class), load_run_model(cfg))
-    extractor = Extractor(model, outputs, gray=cfg.gray, resize=cfg.resize, input_size=cfg.input_size,
-                          runtime=cfg.runtime, batch_size=cfg.batch_size, workers=cfg.workers, device=cfg.device,
-                          cache=FeatureCache(cfg.cache) if cfg.cache else None, progress=cfg.progress,
-                          calibration=(training_calibration(dataset, cfg.calibration_images)
-                                       if cfg.runtime == "int8" else None))
-    ext = extractor.extract(dataset.paths)
+    ext = Extractor.from_run(cfg, model, outputs, dataset).extract(dataset.paths)
     if ext.bad and cfg.strict:
         path, reason = ext.bad[0]
         raise ValueError(f"{path}: {reason} (--strict; {len(ext.bad)} bad files in all)")
@@ -195,13 +150,3 @@ def run_experiment(cfg: RunConfig, log: Callable[[str], None] = lambda msg: None
 def extraction_record(ext) -> Extraction:
     return Extraction(seconds=round(ext.seconds, 2), computed_images=ext.computed, cached_images=ext.cached,
                       images_per_s=round(ext.images_per_s, 2), bad_files=[BadFile(p, r) for p, r in ext.bad])
-
-
-def save_result(result: RunRecord, out: Path) -> Path:
-    """``result.json`` and ``confusion.png`` (of the first split) in ``out``."""
-    path = result.write(out / RUN_FILE)
-    run0, prov = result.runs[0], result.provenance
-    confusion_figure(np.array(run0.confusion_matrix), result.classes,
-                     title=f"{prov.label} · {'+'.join(prov.layers)} {prov.pool} · acc {run0.accuracy:.3f}",
-                     path=out / "confusion.png")
-    return path

@@ -6,18 +6,19 @@ fusion weights, and which of these rows to use) are made on that split, the one 
 the SVM is refitted on the rest of train to decide those images. The test set is scored once per row."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from transferlab.classify.oof import accuracy, ascent_weights, fit_decide
+from transferlab.classify.fusion import ascent_weights, weighted_sum
+from transferlab.classify.selection import accuracy, fit_decide
 from transferlab.features.views import PLAIN
-from transferlab.finetune.checkpoint import MODEL, RECORD
+from transferlab.finetune.checkpoint import MODEL
 from transferlab.finetune.data import split_train_val
-from transferlab.workflows.members import MemberSet, load_members
+from transferlab.provenance import FINETUNE_FILE, FinetuneRecord, RecordError, read_record
+from transferlab.studies.members import MemberSet, load_members
 
 FLIP = "hflip"
 
@@ -28,37 +29,36 @@ class FinetunedNet:
 
     name: str
     folder: str
-    record: dict
+    record: FinetuneRecord
     logp: dict[str, np.ndarray]  # view -> (images, classes) log-probabilities
     ms_per_image: float
     weights_sha256: str  # of the fine-tuned model.pth
 
 
-def read_run(folder: str | Path) -> dict:
-    """``finetune.json`` of a finished run in ``folder``; one line naming the folder otherwise."""
+def read_run(folder: str | Path) -> FinetuneRecord:
+    """The record of a finished fine-tuning run in ``folder``; one line naming the folder otherwise."""
     folder = Path(folder)
+    if not (folder / FINETUNE_FILE).exists():
+        raise ValueError(f"{folder}: no {FINETUNE_FILE} here; give the --out folder of a `transferlab finetune` run")
     try:
-        record = json.loads((folder / RECORD).read_text())
-    except FileNotFoundError:
-        raise ValueError(f"{folder}: no {RECORD} here; give the --out folder of a `transferlab finetune` run") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{folder / RECORD}: not a fine-tuning record ({e})") from None
-    if record.get("status") != "finished" or not (folder / MODEL).exists():
-        raise ValueError(f"{folder}: the fine-tuning has not finished (status {record.get('status')!r}); run the same "
+        record = read_record(folder / FINETUNE_FILE)
+    except RecordError as e:
+        raise ValueError(f"{e.path}: not a fine-tuning record ({e.reason})") from None
+    if record.status != "finished" or not (folder / MODEL).exists():
+        raise ValueError(f"{folder}: the fine-tuning has not finished (status {record.status!r}); run the same "
                          "`transferlab finetune` command again to resume it")
     return record
 
 
-def _check_same_split(folder, record: dict, cfg, ms: MemberSet) -> None:
+def _check_same_split(folder, record: FinetuneRecord, cfg, ms: MemberSet) -> None:
     """The run must have split the fusion's images the same way, or its validation images are not held out here."""
-    config = record["provenance"]["config"]
+    config, images = record.provenance.config, record.images
     mine = {"protocol": cfg.protocol, "limit_per_class": cfg.limit_per_class, "seed": cfg.seed,
             "classes": list(ms.dataset.classes), "train+val": len(ms.train), "test": len(ms.test)}
     theirs = {"protocol": config["protocol"], "limit_per_class": config["limit_per_class"], "seed": config["seed"],
-              "classes": record["classes"], "train+val": record["images"]["train"] + record["images"]["val"],
-              "test": record["images"]["test"]}
+              "classes": record.classes, "train+val": images.train + images.val, "test": images.test}
     if config["protocol"] == "auto":
-        theirs["protocol"] = record["provenance"]["protocol"]
+        theirs["protocol"] = record.provenance.protocol
     diff = [k for k in mine if mine[k] != theirs[k]]
     if diff:
         raise ValueError(f"{folder}: fine-tuned on another split of the data ({', '.join(diff)} differ: "
@@ -72,16 +72,16 @@ def load_finetuned(cfg, folders, ms: MemberSet) -> list[FinetunedNet]:
     for folder in folders:
         record = read_run(folder)
         _check_same_split(folder, record, cfg, ms)
-        got = load_members(replace(cfg, pool="avg"), [(record["model"], str(Path(folder) / MODEL), None)],
+        got = load_members(replace(cfg, pool="avg"), [(record.model, str(Path(folder) / MODEL), None)],
                            views=(PLAIN, FLIP), l2=False)
         if got.paths != ms.paths:
             raise ValueError(f"{folder}: the network read other images than the feature members "
                              f"({len(got.paths)} vs {len(ms.paths)})")
         m = next(iter(got.members.values()))
         logp = {v: torch.from_numpy(m.x[v]).log_softmax(1).numpy() for v in (PLAIN, FLIP)}
-        nets.append(FinetunedNet(f"fine-tuned {record['model']} ({record['mode']})", str(folder), record, logp,
+        nets.append(FinetunedNet(f"fine-tuned {record.model} ({record.mode})", str(folder), record, logp,
                                  m.ms_per_image, got.model.weights_id))
-    if len({n.record["provenance"]["config"]["val_fraction"] for n in nets}) > 1:
+    if len({n.record.provenance.config["val_fraction"] for n in nets}) > 1:
         raise ValueError("the fine-tuned networks held out different validation images (their --val-fraction "
                          "differs); fuse networks fine-tuned with one")
     return nets
@@ -103,7 +103,7 @@ def finetuned_rows(cfg, ms: MemberSet, svm: dict, x_svm: np.ndarray, d_test_svm:
     """Rows for the fine-tuned networks and their fusion with ``svm`` (a row of the study, its features
     ``x_svm`` and test decision values), each with its validation and test accuracy; the fusion weights; and
     the validation split's description."""
-    fit, val = validation_rows(ms, nets[0].record["provenance"]["config"]["val_fraction"], cfg.seed)
+    fit, val = validation_rows(ms, nets[0].record.provenance.config["val_fraction"], cfg.seed)
     y, te = ms.y, ms.test
     d_val = fit_decide(x_svm[fit], y[fit], x_svm[val], svm["C"], classifier=cfg.classifier, seed=cfg.seed)
     rows = [{"features": f"SVM: {svm['features']} (refitted without validation)", "kind": "svm",
@@ -118,7 +118,7 @@ def finetuned_rows(cfg, ms: MemberSet, svm: dict, x_svm: np.ndarray, d_test_svm:
             rows.append({"features": net.name + k, "kind": "fine-tuned", "dim": v.shape[1], "C": None,
                          "val_accuracy": round(accs[k], 4), "test_accuracy": round(accuracy(v[te], y[te]), 4),
                          "ms_per_image": round(net.ms_per_image * (2 if k else 1), 2),
-                         "train_seconds": net.record["train_seconds"], "tta_chosen_on_val": k == pick})
+                         "train_seconds": net.record.train_seconds, "tta_chosen_on_val": k == pick})
         chosen = variants[pick]
         scale = chosen[val].std()
         val_scores.append(chosen[val] / scale)
@@ -130,13 +130,13 @@ def finetuned_rows(cfg, ms: MemberSet, svm: dict, x_svm: np.ndarray, d_test_svm:
                                                               ascent_weights(val_scores, y[val]))):
         rows.append({"features": f"SVM + fine-tuned: late fusion, {label}", "kind": "fine-tuned fusion",
                      "dim": len(names), "C": None,
-                     "val_accuracy": round(accuracy(sum(wi * s for wi, s in zip(w, val_scores)), y[val]), 4),
-                     "test_accuracy": round(accuracy(sum(wi * s for wi, s in zip(w, test_scores)), y[te]), 4),
+                     "val_accuracy": round(accuracy(weighted_sum(w, val_scores), y[val]), 4),
+                     "test_accuracy": round(accuracy(weighted_sum(w, test_scores), y[te]), 4),
                      "ms_per_image": cost})
         weights.append({"combiner": label, **{n: float(wi) for n, wi in zip(names, w)}})
     split = {"validation_images": len(val), "fit_images": len(fit), "runs": [
-        {"folder": n.folder, "model": n.record["model"], "mode": n.record["mode"], "best_epoch": n.record["best_epoch"],
-         "weights_sha256": n.weights_sha256, "base_weights_sha256": n.record["provenance"].get("weights_sha256"),
-         "train_seconds": n.record["train_seconds"],
-         "test_accuracy_in_its_record": n.record["test_accuracy"]} for n in nets]}
+        {"folder": n.folder, "model": n.record.model, "mode": n.record.mode, "best_epoch": n.record.best_epoch,
+         "weights_sha256": n.weights_sha256, "base_weights_sha256": n.record.provenance.weights_sha256,
+         "train_seconds": n.record.train_seconds, "test_accuracy_in_its_record": n.record.test_accuracy}
+        for n in nets]}
     return rows, weights, split
