@@ -15,7 +15,7 @@ OPTIONAL = {"ray", "pyarrow", "onnx", "onnxruntime", "onnxscript", "skimage", "p
 # the stages of the flow, in order: a module imports only from its own stage or earlier ones
 STAGES = ("base", "data", "models", "features", "classify", "engines", "experiment", "finetune", "deploy", "studies",
           "bench", "analysis", "plots", "report", "cli")
-BASE = {"transferlab", "options", "config", "files", "machine", "provenance"}  # what every stage may use
+BASE = {"transferlab", "options", "config", "extras", "files", "machine", "provenance"}  # what every stage may use
 
 
 def stage(module: str) -> str:

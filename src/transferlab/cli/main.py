@@ -10,6 +10,7 @@ import sys
 
 import transferlab
 from transferlab.cli.parsers import DESCRIPTIONS, PARSERS
+from transferlab.extras import missing_line
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -69,10 +70,13 @@ def main(argv: list[str] | None = None) -> int:
         print("transferlab: interrupted (what was computed and cached is kept)", file=sys.stderr)
         return 130
     # bad input: one line, exit status 2 (TRANSFERLAB_DEBUG=1: the traceback)
-    except (KeyError, ValueError, OSError, RuntimeError) as e:
+    except (KeyError, ValueError, OSError, RuntimeError, ImportError) as e:
         if os.environ.get("TRANSFERLAB_DEBUG"):
             raise
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+        if isinstance(e, ImportError):  # an optional package imported without require(): still one line
+            msg = missing_line(e.name or "a package", f"transferlab {args.command}")
+        else:
+            msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         print(f"transferlab {args.command}: error: {msg}", file=sys.stderr)
         return 2
 
