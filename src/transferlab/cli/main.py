@@ -71,8 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     # bad input: one line, exit status 2 (TRANSFERLAB_DEBUG=1: the traceback)
     except (KeyError, ValueError, OSError, RuntimeError, ImportError) as e:
-        if os.environ.get("TRANSFERLAB_DEBUG"):
-            raise
+        if os.environ.get("TRANSFERLAB_DEBUG") or (isinstance(e, ImportError) and
+                                                   (e.name or "transferlab").startswith("transferlab")):
+            raise  # asked for, or an import of our own that fails: a bug, with its traceback
         if isinstance(e, ImportError):  # an optional package imported without require(): still one line
             msg = missing_line(e.name or "a package", f"transferlab {args.command}")
         else:
