@@ -17,7 +17,7 @@ import numpy as np
 
 from transferlab.analysis.gradcam import explain
 from transferlab.analysis.pipeline import Pipeline
-from transferlab.classify.blocks import join_blocks
+from transferlab.features.blocks import join_blocks
 from transferlab.classify.estimators import make_pipeline
 from transferlab.classify.linear import fold_pipeline
 from transferlab.data.datasets import load_dataset

@@ -35,7 +35,7 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa:
 
 from transferlab.analysis.gradcam import gradcam_maps  # noqa: E402
 from transferlab.analysis.pipeline import Pipeline  # noqa: E402
-from transferlab.classify.blocks import join_blocks  # noqa: E402
+from transferlab.features.blocks import join_blocks  # noqa: E402
 from transferlab.classify.estimators import make_pipeline  # noqa: E402
 from transferlab.classify.linear import fold_pipeline  # noqa: E402
 from transferlab.data.datasets import load_dataset  # noqa: E402

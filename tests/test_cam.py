@@ -12,7 +12,7 @@ from transferlab.analysis.cam import exact_maps
 from transferlab.analysis.gradcam import explain, gradcam_maps
 from transferlab.analysis.looks import where_it_looks
 from transferlab.analysis.pipeline import Pipeline
-from transferlab.classify.blocks import join_blocks
+from transferlab.features.blocks import join_blocks
 from transferlab.classify.estimators import make_pipeline
 from transferlab.classify.linear import LinearHead, fold_pipeline
 from transferlab.classify.scores import most_confused, scores

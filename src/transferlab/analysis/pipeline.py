@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from transferlab.classify.blocks import join_blocks
+from transferlab.features.blocks import join_blocks
 from transferlab.classify.linear import LinearHead
 from transferlab.data.images import ImageError, load_image
 from transferlab.features.cache import FeatureCache
