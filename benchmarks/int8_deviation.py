@@ -8,8 +8,9 @@ for comparison).
 Calibration: N_CALIBRATION training images (evenly spaced); evaluation: N_EVAL test images spread over the split;
 speed: the first SPEED_IMAGES of them, ROUNDS rounds. Variants (default: all): ``onnx`` (fp32), ``int8`` (the
 recipe ``--runtime int8`` uses on this CPU), ``int8-rr`` (7-bit int8 weights, every node quantized: the recipe
-before the per-family rules), ``int8-u8`` (8-bit uint8 weights, every node quantized), ``int8-rr-fp32`` (7-bit
-int8 weights, the family's float nodes).
+before the per-family rules), ``int8-rr-fp32`` (the family's float convolutions, 7-bit int8 weights for the
+rest), ``int8-project-u8`` (the family's recipe with 8-bit uint8 weights for EfficientNet-Lite's projections
+only, the 1×1 convolutions that end each block).
 """
 import dataclasses
 import os
@@ -31,14 +32,18 @@ from transferlab.machine import cpu_info
 from transferlab.models.builder import load_model
 
 SHARED = Path(os.environ.get("TRANSFERLAB_SHARED", Path(__file__).resolve().parents[1] / ".." / "shared"))
-SPEED_IMAGES, ROUNDS = 16, 3
+SPEED_IMAGES, ROUNDS = 16, 5
 VARIANTS = {
     "onnx": None,
     "int8": recipe_for,
     "int8-rr": lambda net: Recipe(reduce_range=True),
-    "int8-u8": lambda net: Recipe(reduce_range=False, weights="u8"),
-    "int8-rr-fp32": lambda net: dataclasses.replace(recipe_for(net), reduce_range=True, weights="s8"),
+    "int8-rr-fp32": lambda net: dataclasses.replace(recipe_for(net), u8=()),
+    "int8-project-u8": lambda net: dataclasses.replace(recipe_for(net), u8=("_project_conv",)),
 }
+
+
+def _num(v: float) -> str:
+    return f"{v:.4f}" if v >= 1e-3 else f"{v:.1e}"
 
 
 def main(model: str, weights: str, layer: str, n_cal: int, n_eval: int, variants: list[str]) -> None:
@@ -51,7 +56,8 @@ def main(model: str, weights: str, layer: str, n_cal: int, n_eval: int, variants
     x = torch.from_numpy(np.stack([pixels(load_image(p)) for p in evalp]))
     ref = make_runner(net, "eager")(x)[0]
     cal = training_calibration(ds, n_cal)
-    print(f"{model} {layer}; CPU {cpu_info()['model']}, ISA {' '.join(cpu_info()['isa'])}; {time.strftime('%Y-%m-%d')}; "
+    cpu = cpu_info()
+    print(f"{model} {layer}; CPU {cpu['model']}, ISA {' '.join(cpu['isa'])}; {time.strftime('%Y-%m-%d')}; "
           f"calibration {n_cal} train images, {n_eval} test images, speed on {SPEED_IMAGES} × {ROUNDS} rounds")
     runners, rows = {}, {}
     for name in variants:
@@ -72,11 +78,13 @@ def main(model: str, weights: str, layer: str, n_cal: int, n_eval: int, variants
             t = time.perf_counter()
             run(speed)
             rows[name]["ips"].append(len(speed) / (time.perf_counter() - t))
-    print("| variant | recipe | deviation max | mean | cosine min / mean | img/s median [min–max] | export + quantize s |")
+    print("| variant | recipe | deviation max | mean | cosine min / mean | img/s median [min–max] "
+          "| export + quantize s |")
     print("|---|---|---|---|---|---|---|")
     for name, r in rows.items():
         ips = r["ips"]
-        print(f"| {name} | `{r['recipe']}` | {r['max']:.4f} | {r['mean']:.4f} | {r['cos_min']:.4f} / {r['cos_mean']:.4f} "
+        print(f"| {name} | `{r['recipe']}` | {_num(r['max'])} | {_num(r['mean'])} "
+              f"| {r['cos_min']:.4f} / {r['cos_mean']:.4f} "
               f"| {statistics.median(ips):.2f} [{min(ips):.2f}–{max(ips):.2f}] | {r['prepare_s']:.0f} |")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; "
           f"load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")

@@ -4,6 +4,7 @@ transferlab) gives the same labels, and its int8 quantization agrees; on real 15
 from __future__ import annotations
 
 import ast
+import dataclasses
 import os
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from transferlab.data.transforms import Preprocess
 from transferlab.deploy.pipeline import LUMA, PipelineNet, prepare, preprocess_steps
 from transferlab.features import quantize
 from transferlab.features.quantize import pick_calibration, recipe_for
-from transferlab.features.runtimes import TOLERANCE
+from transferlab.features.runtimes import TOLERANCE, onnx_key
 from transferlab.features.transformer import FeatureExtractor
 from transferlab.models.builder import load_model
 
@@ -114,6 +115,13 @@ def test_docs_script_prepares_the_pixels_of_prepare(pre, scene, samples):
         np.testing.assert_array_equal(scope["prepare"](p), prepare(load_image(p), pre), err_msg=str(p))
 
 
+def test_docs_show_the_tested_script():
+    # docs/export.md prints the script this module runs, verbatim
+    script = open(SCRIPT).read().rstrip("\n")
+    assert f"```python\n{script}\n```" in open(os.path.join(REPO, "docs", "export.md")).read()
+    assert len(script.splitlines()) <= 20
+
+
 def test_luma_in_the_graph_is_pillows(fitted):
     # the one-channel gray modes take Pillow's fixed-point luma; every colour of a random image, bit for bit
     rgb = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
@@ -176,19 +184,19 @@ def test_int8_recipe_depends_on_the_isa_and_the_family(monkeypatch, models):
     vgg, lite = models("vgg16", "imagenet-conv").net, models("efficientnet_lite0", "imagenet").net
     monkeypatch.setattr(quantize, "has_vnni", lambda: False)
     assert recipe_for(vgg).tag == "ort-qdq-u8s8-perchannel-minmax-rr"  # 7-bit weights: no u8×s8 saturation
-    assert recipe_for(lite).tag == ("ort-qdq-u8u8-perchannel-minmax-efficientnetlite-fp32:"
-                                    "_conv_stem+_blocks.0+_blocks.1+_blocks.2")
+    assert recipe_for(lite).tag == ("ort-qdq-u8s8-perchannel-minmax-rr-efficientnetlite-fp32:_conv_stem+_blocks.0+"
+                                    "_blocks.1+_blocks.2-u8:_expand_conv+_project_conv+_conv_head")
     monkeypatch.setattr(quantize, "has_vnni", lambda: True)
     assert recipe_for(vgg).tag == "ort-qdq-u8s8-perchannel-minmax"  # full 8-bit weights, no "rr"
-    assert recipe_for(lite).tag == "ort-qdq-u8s8-perchannel-minmax-efficientnetlite-fp32:" \
-                                   "_conv_stem+_blocks.0+_blocks.1+_blocks.2"
+    assert recipe_for(lite).tag == ("ort-qdq-u8s8-perchannel-minmax-efficientnetlite-fp32:"
+                                    "_conv_stem+_blocks.0+_blocks.1+_blocks.2")  # no uint8 weights either
     hashes, batches = ["a", "b"], lambda: iter(())
     # the recipe keys the calibration identity, so graphs and features of two recipes never mix
     assert quantize.Calibration.of(hashes, batches, recipe_for(vgg)).hash != quantize.Calibration.of(
         hashes, batches, quantize.Recipe(reduce_range=True)).hash
 
 
-def test_recipe_leaves_the_familys_convolutions_in_float():
+def test_recipe_leaves_the_familys_convolutions_in_float_and_gives_uint8_weights_where_it_says():
     import onnx
     from onnx import helper
 
@@ -197,8 +205,20 @@ def test_recipe_leaves_the_familys_convolutions_in_float():
     graph = helper.make_graph(nodes, "g", [], [], [onnx.numpy_helper.from_array(
         np.zeros(1, np.float32), f"net.{w}.weight") for w in ["_conv_stem", "_blocks.1._expand_conv",
                                                               "_blocks.10._expand_conv"]])
-    recipe = quantize.Recipe(reduce_range=False, fp32=("_conv_stem", "_blocks.1"))
+    recipe = quantize.Recipe(reduce_range=False, fp32=("_conv_stem", "_blocks.1"), u8=("_expand_conv",))
     assert recipe.excluded(graph) == ["conv0", "conv1"]  # _blocks.10 is not under _blocks.1
+    # uint8 weights for the quantized convolutions under a u8 path only, per channel (axis 0)
+    assert recipe.overrides(graph, "u8") == {"net._blocks.10._expand_conv.weight": [
+        {"quant_type": "u8", "reduce_range": False, "axis": 0}]}
+
+
+def test_export_cache_key_holds_every_choice_of_the_pipeline(fitted):
+    head = fitted["head"]
+    other = dataclasses.replace(head, intercept=head.intercept + 1.0)
+    keys = {onnx_key(PipelineNet(load_model("efficientnet_lite0", "imagenet"), OUT, l2, gray, h), (224, 224, 3))
+            for l2, gray, h in [(True, "replicate", head), (False, "replicate", head), (True, "conv1-sum", head),
+                                (True, "replicate", other)]}
+    assert len(keys) == 4
 
 
 def test_missing_onnx_package_names_the_extra(fitted, tmp_path, monkeypatch):

@@ -43,6 +43,9 @@ class PipelineNet(nn.Module):
         self.register_buffer("intercept", torch.from_numpy(np.asarray(head.intercept, dtype=np.float32)))
         self.register_buffer("luma_weights", torch.tensor(LUMA).view(1, 3, 1, 1))
 
+    def extra_repr(self) -> str:  # part of the export's cache key (runtimes.onnx_key), with the buffers
+        return f"l2={self.l2}, luma={self.luma}"
+
     @property
     def preprocess(self) -> Preprocess:
         return self.model.preprocess

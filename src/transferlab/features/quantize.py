@@ -5,8 +5,9 @@ Recipe (:class:`Recipe`, chosen by :func:`recipe_for` from the CPU and the netwo
 quantization (``onnxruntime.quantization.quantize_static``), activations uint8 × weights int8 per output channel,
 MinMax ranges. Without VNNI (AVX2 only) the weights are reduced to 7 bits (``reduce_range``, ORT's guidance for
 such CPUs: the AVX2 u8×s8 kernels saturate their 16-bit intermediate sums with 8-bit weights); with VNNI or
-AMX-INT8 they keep 8 bits. A family may keep some convolutions in float (``Backbone.int8_fp32``: module paths,
-found by measuring per-node sensitivity; see docs/export.md). The quantized graph is cached next to the fp32
+AMX-INT8 they keep 8 bits. A family may keep some convolutions in float (``Backbone.int8_fp32``: module paths)
+and, without VNNI, give some 8-bit uint8 weights (``Backbone.int8_avx2_u8``), both found by measuring
+per-node sensitivity (benchmarks/int8_sensitivity.py, docs/export.md). The quantized graph is cached next to the fp32
 export, keyed by the fp32 graph, the calibration identity and the ONNX Runtime version.
 
 Calibration identity (:class:`Calibration`): the number of images, a hash of their sorted content hashes and the
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -60,20 +62,23 @@ def training_calibration(dataset, n: int = CALIBRATION_IMAGES) -> list[Path]:
 
 @dataclass(frozen=True)
 class Recipe:
-    """How a graph is quantized: ``reduce_range`` (7-bit weights, for CPUs without VNNI), ``weights`` ("s8", or
-    "u8": unsigned 8-bit weights, which ORT's AVX2 kernels multiply without the u8×s8 saturation), and the
-    convolutions kept in float: those whose weight belongs to a module path of ``fp32`` (a ``family``'s)."""
+    """How a graph is quantized: ``reduce_range`` (7-bit int8 weights, for CPUs without VNNI); the convolutions
+    under a module path of ``fp32`` kept in float; those under ``u8`` with 8-bit uint8 weights, which ORT's AVX2
+    kernels multiply without the u8×s8 saturation (but slower); ``family``: whose rules these are."""
 
     reduce_range: bool
-    weights: str = "s8"
     family: str = ""
     fp32: tuple[str, ...] = ()
+    u8: tuple[str, ...] = ()
 
     @property
     def tag(self) -> str:
         """The recipe as one string: keys the cache and is recorded with every int8 result."""
-        tag = BASE_RECIPE.replace("u8s8", f"u8{self.weights}") + ("-rr" if self.reduce_range else "")
-        return tag + (f"-{self.family}-fp32:{'+'.join(self.fp32)}" if self.fp32 else "")
+        tag = BASE_RECIPE + ("-rr" if self.reduce_range else "")
+        if self.fp32 or self.u8:
+            tag += f"-{self.family}" + "".join(f"-{kind}:{'+'.join(paths)}" for kind, paths in
+                                               (("fp32", self.fp32), ("u8", self.u8)) if paths)
+        return tag
 
     def excluded(self, graph) -> list[str]:
         """Names of the nodes of the ONNX ``graph`` left in float: those with an input initializer (a weight)
@@ -81,23 +86,37 @@ class Recipe:
         inits = {i.name for i in graph.initializer}
         return [n.name for n in graph.node if any(i in inits and _under(i, self.fp32) for i in n.input)]
 
+    def overrides(self, graph, uint8) -> dict:
+        """ORT's ``TensorQuantOverrides``: 8-bit ``uint8`` (ORT's QuantType) per channel for the weights of the
+        quantized convolutions under a ``u8`` module path."""
+        inits = {i.name: i for i in graph.initializer}
+        out = {}
+        for n in graph.node:
+            w = n.input[1] if n.op_type == "Conv" else ""
+            if w in inits and _under(w, self.u8) and not _under(w, self.fp32):
+                one = {"quant_type": uint8, "reduce_range": False}
+                out[w] = [{**one, "axis": 0}] + [dict(one) for _ in range(inits[w].dims[0] - 1)]
+        return out
+
 
 def _under(name: str, paths: Sequence[str]) -> bool:
     return any(f".{p}." in f".{name}" for p in paths)
 
 
 def recipe_for(net) -> Recipe:
-    """The recipe for a backbone on this CPU. With VNNI: int8 weights of 8 bits. Without: the family's
-    ``int8_avx2_weights``, int8 reduced to 7 bits (``reduce_range``) by default, or "u8". And the family's float
-    convolutions (``int8_fp32``)."""
-    weights = "s8" if has_vnni() else getattr(net, "int8_avx2_weights", "s8")
-    fp32 = tuple(getattr(net, "int8_fp32", ()))
-    return Recipe(reduce_range=weights == "s8" and not has_vnni(), weights=weights,
-                  family=type(net).__name__.lower() if fp32 else "", fp32=fp32)
+    """The recipe for a backbone on this CPU: int8 weights of 8 bits with VNNI; without, of 7 bits, and uint8
+    ones of 8 bits for the family's ``int8_avx2_u8`` module paths; the family's float ones (``int8_fp32``)."""
+    vnni = has_vnni()
+    fp32, u8 = tuple(getattr(net, "int8_fp32", ())), () if vnni else tuple(getattr(net, "int8_avx2_u8", ()))
+    return Recipe(reduce_range=not vnni, family=type(net).__name__.lower() if fp32 or u8 else "", fp32=fp32, u8=u8)
 
 
-# the recipe of a network of no particular family on this CPU
-RECIPE = Recipe(reduce_range=not has_vnni()).tag
+def generic_recipe() -> Recipe:
+    """The recipe of a network of no particular family on this CPU."""
+    return Recipe(reduce_range=not has_vnni())
+
+
+RECIPE = generic_recipe().tag
 
 
 @dataclass(frozen=True)
@@ -108,14 +127,14 @@ class Calibration:
     images: int
     hash: str
     batches: Callable[[], Iterator[np.ndarray]] = field(compare=False, repr=False)
-    recipe: Recipe = field(default_factory=lambda: Recipe(reduce_range=not has_vnni()))
+    recipe: Recipe = field(default_factory=generic_recipe)
 
     @classmethod
     def of(cls, content_hashes: Sequence[str], batches: Callable[[], Iterator[np.ndarray]],
            recipe: Recipe | None = None) -> Calibration:
         if not content_hashes:
             raise ValueError("runtime int8 needs at least one calibration image")
-        recipe = recipe or Recipe(reduce_range=not has_vnni())
+        recipe = recipe or generic_recipe()
         h = hashlib.blake2b(digest_size=16)
         h.update(f"{recipe.tag} n={len(content_hashes)}".encode())
         for c in sorted(content_hashes):
@@ -161,11 +180,18 @@ def quantize(fp32: Path, calibration: Calibration) -> Path:
         quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
         graph = onnx.load(str(pre)).graph
         out = Path(tmp) / "int8.onnx"
-        quantize_static(str(pre), str(out), _Reader(iter(calibration.batches()), graph.input[0].name),
-                        quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
-                        weight_type=QuantType.QUInt8 if recipe.weights == "u8" else QuantType.QInt8,
-                        per_channel=True, reduce_range=recipe.reduce_range, nodes_to_exclude=recipe.excluded(graph),
-                        calibrate_method=CalibrationMethod.MinMax)
+        # the quantizer logs a line per clipped bias (channels whose folded weights are ~0) on the root logger; the
+        # graph's deviation, measured next, is what tells whether it matters
+        root, level = logging.getLogger(), logging.getLogger().level
+        root.setLevel(logging.ERROR)
+        try:
+            quantize_static(str(pre), str(out), _Reader(iter(calibration.batches()), graph.input[0].name),
+                            quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
+                            weight_type=QuantType.QInt8, per_channel=True, reduce_range=recipe.reduce_range,
+                            nodes_to_exclude=recipe.excluded(graph), calibrate_method=CalibrationMethod.MinMax,
+                            extra_options={"TensorQuantOverrides": recipe.overrides(graph, QuantType.QUInt8)})
+        finally:
+            root.setLevel(level)
         with atomic_path(path) as dest:  # a concurrent process writes an equivalent graph
             shutil.copyfile(out, dest)
     return path
