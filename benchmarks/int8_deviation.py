@@ -10,7 +10,8 @@ speed: the first SPEED_IMAGES of them, ROUNDS rounds. Variants (default: all): `
 recipe ``--runtime int8`` uses on this CPU), ``int8-rr`` (7-bit int8 weights, every node quantized: the recipe
 before the per-family rules), ``int8-rr-fp32`` (the family's float convolutions, 7-bit int8 weights for the
 rest), ``int8-project-u8`` (the family's recipe with 8-bit uint8 weights for EfficientNet-Lite's projections
-only, the 1×1 convolutions that end each block).
+only, the 1×1 convolutions that end each block), ``int8-all-u8`` (uint8 weights for its depthwise
+convolutions too).
 """
 import dataclasses
 import os
@@ -39,6 +40,7 @@ VARIANTS = {
     "int8-rr": lambda net: Recipe(reduce_range=True),
     "int8-rr-fp32": lambda net: dataclasses.replace(recipe_for(net), u8=()),
     "int8-project-u8": lambda net: dataclasses.replace(recipe_for(net), u8=("_project_conv",)),
+    "int8-all-u8": lambda net: dataclasses.replace(recipe_for(net), u8=("_blocks", "_conv_head")),
 }
 
 

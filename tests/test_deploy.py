@@ -84,7 +84,7 @@ def exported_int8(fitted, scene, tmp_path_factory):
 
 def test_pipeline_module_scores_are_extractor_features_through_the_head(fitted, scene):
     # the first 15 evaluation images through FeatureExtractor (+ L2) and the float64 head, against the module's
-    # float32 graph; measured: largest score difference 2.9e-7 (scores of magnitude ~1), all labels equal
+    # float32 graph; measured: largest score difference 2.5e-7 (scores within -1.4..0.7), 15 of 15 labels equal
     feats = fitted["fx"].transform(scene["eval"][:15])
     ref = fitted["head"].decision_function(feats)
     assert np.abs(fitted["scores"][:15] - ref).max() < 1e-5
@@ -144,18 +144,19 @@ def test_exported_graph_run_by_the_docs_script_without_transferlab_gives_the_sam
     assert [r[0] for r in rows] == [str(p) for p in scene["eval"]]
     labels = np.array([scene["classes"].index(r[1]) for r in rows])
     agree = (labels == fitted["labels"]).mean()
-    # measured: 60 of 60 labels equal; the script's pixels equal prepare()'s (test_prepare...), so only ORT's
-    # float32 summation order differs: largest score difference 1.5e-6 in-process
+    # measured: 60 of 60 labels equal; the script's pixels equal prepare()'s (test_docs_script_prepares...), so
+    # only ORT's float32 summation order differs (1.2e-6 in-process) and the script prints scores to 4 decimals:
+    # largest difference of the printed winning score 5.0e-5
     assert agree >= 0.99, agree
     best = np.array([float(r[2]) for r in rows])
-    assert np.abs(best - fitted["scores"][np.arange(EVAL), labels]).max() < 1e-4
+    assert np.abs(best - fitted["scores"][np.arange(EVAL), labels]).max() < 5e-5 + 1e-5  # rounding + ORT
 
 
 def test_exported_graph_scores_and_metadata(fitted, exported):
     scores, labels = run_pipeline(exported, fitted["images"])
     assert scores.dtype == np.float32 and labels.dtype == np.int64 and scores.shape == (EVAL, 15)
-    # measured: largest difference from the torch module 1.5e-6; labels all equal
-    assert np.abs(scores - fitted["scores"]).max() < 1e-4
+    # measured: largest difference from the torch module 1.2e-6 (scores within -1.4..0.7); labels all equal
+    assert np.abs(scores - fitted["scores"]).max() < 1e-5
     assert (labels == fitted["labels"]).all()
     meta = read_metadata(exported)
     assert meta["classes"] == fitted["head"].classes
@@ -171,9 +172,10 @@ def test_exported_graph_scores_and_metadata(fitted, exported):
 def test_int8_graph_agrees_with_fp32_labels(fitted, exported_int8):
     scores, labels = run_pipeline(exported_int8, fitted["images"])
     agree = (labels == fitted["labels"]).mean()
-    # measured (16 calibration images, this recipe without VNNI): 60 of 60 labels equal; largest score
-    # difference 0.48 on scores that span about ±1.5
-    assert agree >= 0.95, agree
+    # measured (16 calibration images, the recipe without VNNI): 58 of 60 labels equal, largest score difference
+    # 0.23 (scores within -1.4..0.7), the scores' deviation on calibration images 0.030; two more labels may flip
+    assert agree >= 56 / 60, agree
+    assert np.abs(scores - fitted["scores"]).max() < 0.35
     prov = read_metadata(exported_int8)["provenance"]
     assert prov["numerics"] == "int8" and prov["calibration"]["images"] == 16
     assert prov["calibration"]["recipe"] == recipe_for(fitted["net"].model.net).tag

@@ -26,7 +26,7 @@ from transferlab.data.images import load_image
 from transferlab.models.builder import load_model
 
 OUTPUTS = [("pool5", "avg"), ("conv3_3", "max")]
-LITE0_INT8_BOUND = 0.15  # see test_int8_efficientnet_lite_features_stay_within_their_bound
+LITE0_INT8_BOUND = 0.18  # measured 0.144: see test_int8_efficientnet_lite_features_stay_within_their_bound
 
 
 @pytest.fixture(scope="module")
@@ -219,10 +219,11 @@ def test_int8_without_calibration_and_calibration_without_int8_are_refused(train
 
 
 def test_int8_efficientnet_lite_features_stay_within_their_bound(shared_dir, train_paths, tmp_path, monkeypatch):
-    # EfficientNet-Lite0 avgpool under its family's recipe on this CPU (stem and blocks 0-2 in float; 8-bit
-    # weights: uint8 without VNNI), 16 calibration training images, 16 test images. Measured without VNNI:
-    # 0.092 max here; 0.11 over 64 test images with 200 calibration images (benchmarks/int8_deviation.py), where
-    # the recipe before the family rules gave 0.99. The bound leaves room for other calibration sets
+    # EfficientNet-Lite0 avgpool under its family's recipe on this CPU (stem and blocks 0-2 in float; without VNNI
+    # 7-bit int8 weights, 8-bit uint8 ones for the 1x1 convolutions), 16 calibration training images, 16 test
+    # images. Measured without VNNI (AMD Zen 3, AVX2): 0.144 here; 0.135 over 64 test images with 200 calibration
+    # images (benchmarks/int8_deviation.py), where the recipe before the family rules gave 0.999. The VNNI recipe
+    # was not measured on VNNI kernels
     test = sorted((shared_dir / "data" / "15scene" / "test").glob("*/*.jpg"))
     models = [load_model("efficientnet_lite0", "imagenet") for _ in range(2)]
     pre = models[0].preprocess
