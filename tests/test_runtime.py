@@ -26,6 +26,7 @@ from transferlab.data.images import load_image
 from transferlab.models.builder import load_model
 
 OUTPUTS = [("pool5", "avg"), ("conv3_3", "max")]
+LITE0_INT8_BOUND = 0.18  # measured 0.144: see test_int8_efficientnet_lite_features_stay_within_their_bound
 
 
 @pytest.fixture(scope="module")
@@ -215,3 +216,22 @@ def test_int8_without_calibration_and_calibration_without_int8_are_refused(train
         Extractor(model, OUTPUTS, runtime="int8", calibration=[train_paths[0].parent / "missing.jpg"])
     with pytest.raises(ValueError, match="runs on the CPU"):
         make_runner(FeatureNet(model.net, [("pool1", "avg")]), "int8", "cuda")
+
+
+def test_int8_efficientnet_lite_features_stay_within_their_bound(shared_dir, train_paths, tmp_path, monkeypatch):
+    # EfficientNet-Lite0 avgpool under its family's recipe on this CPU (stem and blocks 0-2 in float; without VNNI
+    # 7-bit int8 weights, 8-bit uint8 ones for the 1x1 convolutions), 16 calibration training images, 16 test
+    # images. Measured without VNNI (AMD Zen 3, AVX2): 0.144 here; 0.135 over 64 test images with 200 calibration
+    # images (benchmarks/int8_deviation.py), where the recipe before the family rules gave 0.999. The VNNI recipe
+    # was not measured on VNNI kernels
+    test = sorted((shared_dir / "data" / "15scene" / "test").glob("*/*.jpg"))
+    models = [load_model("efficientnet_lite0", "imagenet") for _ in range(2)]
+    pre = models[0].preprocess
+    x = torch.stack([pre.pixels(load_image(p)) for p in test[:: len(test) // 16][:16]])
+    ref = make_runner(FeatureNet(models[0].net, [("avgpool", "avg")]), "eager")(x)[0]
+    monkeypatch.setenv("TRANSFERLAB_CACHE", str(tmp_path))  # the exported and quantized graphs go here
+    ext = Extractor(models[1], [("avgpool", "avg")], runtime="int8", calibration=pick_calibration(train_paths, 16),
+                    progress=False)
+    assert "efficientnetlite-fp32:_conv_stem+_blocks.0+_blocks.1+_blocks.2" in ext.calibration.identity()["recipe"]
+    got = ext.runner()(x)[0]
+    assert deviation(ref, got) <= LITE0_INT8_BOUND < TOLERANCE["int8"], deviation(ref, got)

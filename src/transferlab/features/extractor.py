@@ -6,7 +6,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from transferlab.features.cache import FeatureCache
 from transferlab.models.gray import apply_gray
 from transferlab.models.loaded import LoadedModel
 from transferlab.models.pooling import Pool
-from transferlab.features.quantize import CALIBRATION_BATCH, Calibration, training_calibration
+from transferlab.features.quantize import CALIBRATION_BATCH, Calibration, Recipe, recipe_for, training_calibration
 from transferlab.features.runtimes import RUNTIMES, make_runner
 
 
@@ -52,6 +52,25 @@ def image_hash(img: Image.Image) -> str:
     h = hashlib.blake2b(f"{img.mode}:{img.width}x{img.height}:".encode(), digest_size=16)
     h.update(img.tobytes())
     return h.hexdigest()
+
+
+def file_calibration(paths: Sequence[str | Path], pixels: Callable[[Image.Image], np.ndarray],
+                     recipe: Recipe) -> Calibration:
+    """The int8 calibration set of image files: identity from their content and ``recipe``, the graph's input
+    (``pixels`` of each decoded image, stacked) made on demand, ``CALIBRATION_BATCH`` images at a time."""
+    paths = [Path(p) for p in paths]
+    hashes = []
+    for p in paths:
+        try:
+            hashes.append(file_hash(p))
+        except OSError as e:
+            raise ValueError(f"{p}: calibration image unreadable ({e.strerror})") from None
+
+    def batches():
+        for i in range(0, len(paths), CALIBRATION_BATCH):
+            yield np.stack([pixels(load_image(p)) for p in paths[i:i + CALIBRATION_BATCH]])
+
+    return Calibration.of(hashes, batches, recipe)
 
 
 def as_source(sample, i: int) -> Path | Image.Image:
@@ -184,20 +203,8 @@ class Extractor:
                              "the run, extract and study commands pick them from the train/ split)")
         if self.preprocess.mode == "native":
             raise ValueError("runtime 'int8' calibrates one graph for one input size: use --resize crop or resize")
-        paths = [Path(p) for p in paths]
-        hashes = []
-        for p in paths:
-            try:
-                hashes.append(file_hash(p))
-            except OSError as e:
-                raise ValueError(f"{p}: calibration image unreadable ({e.strerror})") from None
-
-        def batches():
-            for i in range(0, len(paths), CALIBRATION_BATCH):
-                yield torch.stack([self.preprocess.pixels(load_image(p), self.channels)
-                                   for p in paths[i:i + CALIBRATION_BATCH]]).numpy()
-
-        return Calibration.of(hashes, batches)
+        return file_calibration(paths, lambda img: self.preprocess.pixels(img, self.channels).numpy(),
+                                recipe_for(self.model.net))
 
     def spec(self, layer: str, pool: str) -> dict:
         """Everything that changes the numbers of one output (its cache key is a hash of this); the layer by its

@@ -11,9 +11,10 @@ onnx       fp32       the same network exported once to ONNX (cached on disk) an
 bf16       bf16       PyTorch autocast to bfloat16 (AVX512_BF16/AMX on CPU, tensor cores on a GPU). Faster, not
                       exact: its features are cached and recorded under their own numerics label.
 fp16       fp16       PyTorch autocast to float16: GPU mixed precision (``device="cuda"`` only).
-int8       int8       the ONNX export quantized to 8-bit integers after training (QDQ, u8 activations × s8
-                      per-channel weights, calibrated on training images: :mod:`~transferlab.features.quantize`)
-                      and run by ONNX Runtime on the CPU. Keyed and recorded with its calibration identity.
+int8       int8       the ONNX export quantized to 8-bit integers after training (QDQ, u8 activations ×
+                      per-channel weights, calibrated on training images; the recipe follows the CPU and the
+                      network's family: :mod:`~transferlab.features.quantize`) and run by ONNX Runtime on the
+                      CPU. Keyed and recorded with its calibration identity, which names the recipe.
 =========  =========  ==================================================================================
 
 ``TOLERANCE`` is each runtime's stated bound on :func:`deviation` from ``eager`` features; the tests hold every
@@ -23,8 +24,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import io
-import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -34,13 +35,11 @@ import torch
 from torch import nn
 
 from transferlab.features.quantize import CHECK_IMAGES, Calibration, int8_deviation, quantize, store_int8_deviation
-from transferlab.files import cache_dir
+from transferlab.files import atomic_path, cache_dir
 from transferlab.options import RUNTIMES
 
-# runtime -> stated bound on deviation() from eager fp32 features of the same images. Measured on 15 Scene:
-# onnx ~1e-6; bf16 ~0.01-0.03 on VGG16 conv layers, ~0.13 on EfficientNet-Lite0 (depthwise convs, 16 blocks);
-# int8 0.116 on VGG16 pool5 (64 test images, 200 calibration images). EfficientNet-Lite0 int8 deviates ~1.0 (cosine
-# 0.90): its recipe fails and bench shows it above this bound (benchmarks/README.md)
+# runtime -> stated bound on deviation() from eager fp32 features of the same images; the measured values are in
+# benchmarks/README.md and docs/export.md (int8: VGG16 and EfficientNet-Lite0, each under its family's recipe)
 TOLERANCE = {"eager": 0.0, "onnx": 1e-4, "bf16": 0.2, "fp16": 0.05, "int8": 0.2}
 
 ONNX_OPSET = 18  # the dynamo exporter's own; it converts to others through onnxscript's version converter
@@ -50,6 +49,7 @@ ONNX_EXPORTER = "dynamo"
 # ONNX Runtime's CPU convolutions gain nothing from large batches but hold every image's buffers at once:
 # VGG16 in chunks of 4 peaked ~0.25 GB lower than batch 16, at the same speed
 ONNX_CPU_CHUNK = 4
+ONNX_PACKAGES = ("onnx", "onnxruntime", "onnxscript")  # the [onnx] extra
 
 
 def deviation(reference: np.ndarray, other: np.ndarray) -> float:
@@ -88,7 +88,7 @@ def make_runner(net: nn.Module, runtime: str = "eager", device: str = "cpu",
     if runtime == "onnx":
         return _onnx_runner(device, lambda shape: export_onnx(net, shape))
     if runtime == "int8":
-        return _onnx_runner(device, lambda shape: _checked_int8(export_onnx(net, shape), calibration))
+        return _onnx_runner(device, lambda shape: checked_int8(export_onnx(net, shape), calibration))
     net = net.eval().to(device).to(memory_format=torch.channels_last)
     cuda = device.startswith("cuda")
     autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(runtime)
@@ -109,7 +109,7 @@ def make_runner(net: nn.Module, runtime: str = "eager", device: str = "cpu",
     return run
 
 
-def _checked_int8(fp32: Path, calibration: Calibration) -> Path:
+def checked_int8(fp32: Path, calibration: Calibration) -> Path:
     """The int8 graph of ``fp32``; its deviation from ``fp32`` on the first ``CHECK_IMAGES`` calibration images is
     measured once and stored beside it, and a warning says when it is beyond ``TOLERANCE['int8']``."""
     path = quantize(fp32, calibration)
@@ -129,14 +129,17 @@ def warn_int8(found: float) -> None:
 
 
 def _int8_deviation_now(fp32: Path, int8: Path, calibration: Calibration) -> float:
+    """The largest deviation of the int8 graph's float outputs from the fp32 graph's, on the first
+    ``CHECK_IMAGES`` calibration images."""
     import onnxruntime as ort
 
     sessions = [ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (fp32, int8)]
+    name = sessions[0].get_inputs()[0].name
     worst, seen = 0.0, 0
     for x in calibration.batches():
-        x = np.ascontiguousarray(x, dtype=np.float32)[:CHECK_IMAGES - seen]
-        ref, got = (s.run(None, {"pixels": x}) for s in sessions)
-        worst = max(worst, *(deviation(r, o) for r, o in zip(ref, got)))
+        x = np.ascontiguousarray(x)[:CHECK_IMAGES - seen]
+        ref, got = (s.run(None, {name: x}) for s in sessions)
+        worst = max(worst, *(deviation(r, o) for r, o in zip(ref, got) if np.issubdtype(r.dtype, np.floating)))
         seen += len(x)
         if seen >= CHECK_IMAGES:
             break
@@ -160,34 +163,40 @@ def onnx_key(net: nn.Module, input_shape: tuple[int, ...]) -> str:
     return h.hexdigest()
 
 
-def export_onnx(net: nn.Module, input_shape: tuple[int, ...], folder: Path | None = None) -> Path:
-    """``net`` as an ONNX file for inputs (N, *input_shape), N dynamic; exported once, reused from the cache."""
+def require_onnx() -> None:
+    """One line naming the extra when a package of the ONNX modes is missing (onnx, onnxruntime, and onnxscript:
+    torch.onnx's dynamo exporter builds its graphs with it)."""
+    missing = [m for m in ONNX_PACKAGES if importlib.util.find_spec(m) is None]
+    if missing:
+        raise RuntimeError(f"ONNX export and the ONNX runtimes need {', '.join(ONNX_PACKAGES)} (missing: "
+                           f"{', '.join(missing)}): pip install 'transferlab[onnx]'")
+
+
+def export_onnx(net: nn.Module, input_shape: tuple[int, ...], folder: Path | None = None, *,
+                dtype: torch.dtype = torch.float32, input_name: str = "pixels",
+                output_names: list[str] | None = None) -> Path:
+    """``net`` as an ONNX file for ``dtype`` inputs (N, *input_shape), N dynamic, by torch.onnx's dynamo
+    exporter; exported once, reused from the cache. Outputs are ``out0``, ``out1``, … unless ``output_names``."""
+    require_onnx()
     net = net.eval().cpu().to(memory_format=torch.contiguous_format)
     folder = Path(folder) if folder else cache_dir() / "onnx"
     path = folder / f"{onnx_key(net, input_shape)}.onnx"
     if path.exists():
         return path
-    folder.mkdir(parents=True, exist_ok=True)
-    n_out = len(getattr(net, "outputs", [None]))
-    names = [f"out{i}" for i in range(n_out)]
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    try:
-        import onnxscript  # noqa: F401  (the dynamo exporter's ONNX builder)
-    except ImportError as e:
-        raise ImportError("the ONNX runtimes export with torch.onnx's dynamo exporter, which needs onnxscript: "
-                          "pip install 'transferlab[onnx]'") from e
+    names = output_names or [f"out{i}" for i in range(len(getattr(net, "outputs", [None])))]
     with warnings.catch_warnings(), torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")  # and its progress lines go: they are not the user's business
-        program = torch.onnx.export(net, (torch.zeros(2, *input_shape),), dynamo=True, opset_version=ONNX_OPSET,
-                                    input_names=["pixels"], output_names=names,
+        program = torch.onnx.export(net, (torch.zeros(2, *input_shape, dtype=dtype),), dynamo=True,
+                                    opset_version=ONNX_OPSET, input_names=[input_name], output_names=names,
                                     dynamic_shapes=({0: torch.export.Dim("batch", min=1)},), verbose=False)
-        program.save(str(tmp))
-    os.replace(tmp, path)  # atomic: a concurrent exporter writes the same bytes
+        with atomic_path(path) as tmp:  # a concurrent exporter writes the same bytes
+            program.save(str(tmp))
     return path
 
 
 def _onnx_runner(device: str, graph: Callable[[tuple[int, ...]], Path]):
     """ONNX Runtime over the ONNX file ``graph(input shape)`` (made once per input shape)."""
+    require_onnx()
     import onnxruntime as ort
 
     cuda = device.startswith("cuda")

@@ -43,6 +43,10 @@ class Backbone(nn.Module):
 
     first_conv: str = ""  # dotted path of the first convolution (gray adaptation replaces it)
     fc_layers: tuple[str, ...] = ()  # steps belonging to the fully connected classifier
+    # the family's int8 rules (features.quantize.recipe_for), from measured per-node sensitivity: module paths
+    # whose convolutions stay in float, and those given 8-bit uint8 weights on CPUs without VNNI
+    int8_fp32: tuple[str, ...] = ()
+    int8_avx2_u8: tuple[str, ...] = ()
 
     def __init__(self, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)):
         super().__init__()

@@ -77,6 +77,10 @@ class EfficientNetLite(Backbone):
 
     first_conv = "_conv_stem"
     fc_layers = ("dropout", "fc")
+    # int8: the stem and the first three blocks (the 112² and 56² maps) in float; without VNNI, 8-bit uint8 weights
+    # for the 1×1 convolutions, where 7-bit int8 ones are too coarse (docs/export.md)
+    int8_fp32 = ("_conv_stem", "_blocks.0", "_blocks.1", "_blocks.2")
+    int8_avx2_u8 = ("_expand_conv", "_project_conv", "_conv_head")
 
     def __init__(self, variant: int = 0, num_classes: int = 1000, drop_connect_rate: float = 0.2):
         super().__init__(mean=(0.498, 0.498, 0.498), std=(0.502, 0.502, 0.502))
