@@ -43,7 +43,7 @@ from tabulate import tabulate
 from transferlab.data.datasets import load_dataset
 from transferlab.data.samples import SAMPLES, sample_array
 from transferlab.features.extractor import FeatureNet, default_workers
-from transferlab.features.quantize import RECIPE, training_calibration
+from transferlab.features.quantize import recipe_for, training_calibration
 from transferlab.features.runtimes import RUNTIMES, TOLERANCE, deviation
 from transferlab.models.builder import default_feature_layer
 from transferlab.bench.child import BenchConfig, load_weights, run_child, weights_tag
@@ -209,7 +209,7 @@ def run_bench(cfg: BenchConfig, log=lambda msg: None) -> dict:
         "images": len(paths), "repeats": cfg.repeats, "device": cfg.device, "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(), "cpu": cpu_info(), "default_workers": workers, "matmul_size": cfg.matmul_size,
         "ceiling_gflops": ceiling, "baseline_images_per_s": base, "rows": rows,
-        **({"int8_calibration": {"images": len(calibration), "recipe": RECIPE,
+        **({"int8_calibration": {"images": len(calibration), "recipe": recipe_for(model.net).tag,
                                  "from": "sample photos other than the timed ones" if cfg.data is None
                                  else f"training images of {cfg.data}"}} if calibration else {}),
         "over_ceiling": [r["config"] for r in rows if r.get("share_of_ceiling", 0) > 1],
