@@ -9,7 +9,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "transferlab"
 MAX_LINES = 400
 # third-party packages that are extras (or heavy and only needed by one code path): imported where used
 OPTIONAL = {"ray", "pyarrow", "onnx", "onnxruntime", "onnxscript", "skimage", "pandas", "torchvision", "timm",
-            "openvino", "nncf", "h5py", "scipy"}
+            "openvino", "nncf", "h5py", "scipy", "skops"}
 
 
 # the stages of the flow, in order: a module imports only from its own stage or earlier ones

@@ -93,7 +93,7 @@ def test_public_api_loads_on_first_use_and_import_stays_light():
     light, names, modules, has_vgg16 = json.loads(out.strip().splitlines()[-1])
     assert light and has_vgg16
     assert names == ["Extractor", "FeatureExtractor", "FinetuneConfig", "Preprocess", "RunConfig", "finetune",
-                     "list_models", "load_model", "run_experiment"]
+                     "list_models", "load_classifier", "load_model", "run_experiment"]
     assert all(m.startswith("transferlab.") for m in modules)
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         transferlab.nope

@@ -8,7 +8,7 @@ _API = {"list_models": "transferlab.models.registry", "load_model": "transferlab
         "Extractor": "transferlab.features.extractor", "FeatureExtractor": "transferlab.features.transformer",
         "RunConfig": "transferlab.config", "run_experiment": "transferlab.experiment",
         "finetune": "transferlab.finetune", "FinetuneConfig": "transferlab.finetune.config",
-        "Preprocess": "transferlab.data.transforms"}
+        "Preprocess": "transferlab.data.transforms", "load_classifier": "transferlab.deploy.saved"}
 __all__ = ["__version__", *_API]
 
 

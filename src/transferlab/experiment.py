@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -11,7 +11,7 @@ from transferlab.features.blocks import join_blocks
 from transferlab.classify.estimators import evaluate
 from transferlab.classify.selection import fit_classifier
 from transferlab.config import RunConfig
-from transferlab.data.datasets import load_dataset, make_splits, parse_protocol, resolve_protocol
+from transferlab.data.datasets import ImageDataset, Split, load_dataset, make_splits, parse_protocol, resolve_protocol
 from transferlab.features.export import load_stored, stored_outputs
 from transferlab.features.extractor import Extractor, numerics_record
 from transferlab.models.builder import default_feature_layer, load_run_model
@@ -79,9 +79,17 @@ def fit_and_evaluate(x_all: np.ndarray, y_all: np.ndarray, splits, classes: list
                      classifier: str = "linear-svm", C: float | str = 1.0, standardize: bool = False,
                      pca: int | None = None, seed: int = 0) -> Scores:
     """Fit on each split's training rows only, evaluate on its test rows; mean ± std over splits."""
-    runs = []
+    return fit_splits(x_all, y_all, splits, classes, paths, classifier, C, standardize, pca, seed)[0]
+
+
+def fit_splits(x_all: np.ndarray, y_all: np.ndarray, splits, classes: list[str], paths: list[str],
+               classifier: str = "linear-svm", C: float | str = 1.0, standardize: bool = False,
+               pca: int | None = None, seed: int = 0) -> tuple[Scores, list]:
+    """:func:`fit_and_evaluate`'s scores, and each split's fitted pipeline (what a saved model keeps)."""
+    runs, fitted = [], []
     for sp in splits:
         fit = fit_classifier(x_all[sp.train], y_all[sp.train], classifier, C, standardize, pca, seed)
+        fitted.append(fit["model"])
         ev = evaluate(fit["model"], x_all[sp.test], y_all[sp.test], classes)
         pred = ev.pop("predictions")
         wrong = [Misclassified(paths[i], classes[t], classes[q]) for i, t, q in zip(sp.test, y_all[sp.test], pred)
@@ -92,7 +100,23 @@ def fit_and_evaluate(x_all: np.ndarray, y_all: np.ndarray, splits, classes: list
     accs = np.array([r.accuracy for r in runs])
     return Scores(accuracy=float(accs.mean()), accuracy_std=float(accs.std(ddof=1)) if len(accs) > 1 else 0.0,
                   mean_class_accuracy=float(np.mean([r.mean_class_accuracy for r in runs])),
-                  fit_seconds=float(np.mean([r.fit_seconds for r in runs])), runs=runs)
+                  fit_seconds=float(np.mean([r.fit_seconds for r in runs])), runs=runs), fitted
+
+
+@dataclass
+class TrainedRun:
+    """A run's record and what it fitted: each split's pipeline on the joined ``outputs`` features of ``paths``
+    (the readable images, labelled ``labels``), with the network and dataset they came from (None for features
+    read from a store)."""
+
+    record: RunRecord
+    pipelines: list
+    splits: list[Split]
+    outputs: list[tuple[str, str]]
+    paths: list[str]
+    labels: np.ndarray
+    model: LoadedModel | None
+    dataset: ImageDataset | None
 
 
 def run_experiment(cfg: RunConfig, log: Callable[[str], None] = lambda msg: None,
@@ -102,7 +126,14 @@ def run_experiment(cfg: RunConfig, log: Callable[[str], None] = lambda msg: None
 
     ``model``: a network already loaded (``load_model(my_module, preprocess=...)``) instead of ``cfg.model``,
     whose name the record then carries. The gray mode adapts it in place: give each run its own."""
+    return train_experiment(cfg, log, model).record
+
+
+def train_experiment(cfg: RunConfig, log: Callable[[str], None] = lambda msg: None,
+                     model: LoadedModel | None = None) -> TrainedRun:
+    """:func:`run_experiment`, keeping what it fitted (each split's classifier is fitted once)."""
     parse_protocol(cfg.protocol)
+    dataset = None
     if model is not None:
         cfg = replace(cfg, model=model.name, weights=model.tag)
     if cfg.features:  # features written by `transferlab extract` (local or Ray engine)
@@ -131,8 +162,8 @@ def run_experiment(cfg: RunConfig, log: Callable[[str], None] = lambda msg: None
         extraction = extraction_record(ext)
     x_all = assemble(ext, outputs, slice(None), cfg.l2)
     splits = make_splits(y_all, split, cfg.protocol, cfg.train_per_class, cfg.seed, classes)
-    scores = fit_and_evaluate(x_all, y_all, splits, classes, paths, cfg.classifier, cfg.C, cfg.standardize,
-                              cfg.pca, cfg.seed)
+    scores, pipelines = fit_splits(x_all, y_all, splits, classes, paths, cfg.classifier, cfg.C, cfg.standardize,
+                                   cfg.pca, cfg.seed)
     provenance = Provenance.from_dict({
         **source, "layers": cfg.layers, "pool": cfg.pool, "l2": cfg.l2,
         "gray": cfg.gray, "resize": cfg.resize, "runtime": cfg.runtime, **numerics_record(ext.specs),
@@ -143,8 +174,9 @@ def run_experiment(cfg: RunConfig, log: Callable[[str], None] = lambda msg: None
         "versions": library_versions(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "config": asdict(cfg),
     })
-    return RunRecord(**vars(scores), feature_dim=int(x_all.shape[1]), classes=list(classes), extraction=extraction,
-                     provenance=provenance)
+    record = RunRecord(**vars(scores), feature_dim=int(x_all.shape[1]), classes=list(classes),
+                       extraction=extraction, provenance=provenance)
+    return TrainedRun(record, pipelines, splits, outputs, [str(p) for p in paths], y_all, model, dataset)
 
 
 def extraction_record(ext) -> Extraction:

@@ -11,6 +11,7 @@ import numpy as np
 
 from transferlab.config import RunConfig
 from transferlab.data.datasets import load_dataset, resolve_protocol
+from transferlab.deploy.finetuned import write_finetune_card
 from transferlab.finetune import CHECKPOINT, MODEL, RECORD, FinetuneConfig, finetune
 from transferlab.plots.confusion import confusion_figure
 
@@ -37,6 +38,7 @@ def run(args) -> int:
     if rec.status == "finished":
         confusion_figure(np.array(rec.test_confusion_matrix), rec.classes, path=out / "confusion.png",
                          title=f"fine-tuned {rec.model} ({rec.mode}) · test acc {rec.test_accuracy:.3f}")
+        card = write_finetune_card(out)
     if args.json:
         print(json.dumps(rec.to_dict(), indent=2))
         return 130 if rec.status == "interrupted" else 0
@@ -56,5 +58,6 @@ def run(args) -> int:
         s = rec.svm
         print(f"linear SVM on {s.layer} {s.pool} + L2 features (C=1, {s.train_images} training images, "
               f"same test split): {rec.svm_accuracy:.4f}")
-    print(f"saved {out / MODEL}, {out / RECORD}, {out / 'confusion.png'} ({time.perf_counter() - t0:.0f} s)")
+    print(f"saved {out / MODEL}, {out / RECORD}, {out / 'confusion.png'}, {card} ({time.perf_counter() - t0:.0f} s); "
+          f"transferlab classify {out} IMAGE…")
     return 0

@@ -35,6 +35,8 @@ DESCRIPTIONS = {
     'finetune': ('``transferlab finetune``: a new N-way head on a pretrained backbone, trained alone (on cached '
                   'features), with the last block, or with the whole network; compared with the linear SVM on the '
                   'same split.'),
+    'classify': ('``transferlab classify MODEL_DIR IMAGE|FOLDER…``: the classes of new images, by a model saved '
+                  'with `transferlab run --save` or a `transferlab finetune` folder.'),
     'extract': ('``transferlab extract``: features of a dataset into a Parquet feature store (locally or on a '
                  'Ray cluster) or an .npz file.'),
     'report': ('``transferlab report RUN_OR_STUDY_DIR… --out report.html``: one self-contained HTML report of '
@@ -81,14 +83,19 @@ def add_extraction_args(p, data_required: bool = True) -> None:
     p.add_argument("--calibration-images", type=int, default=CALIBRATION_IMAGES,
                    help="--runtime int8: training images to calibrate on, spread over the sorted train/ split "
                         "(default: %(default)s)")
+    add_running_args(p)
+    p.add_argument("--seed", type=int, default=0, help="seed of random weights, splits and classifiers")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def add_running_args(p) -> None:
+    """How images go through a network: batching, decoding workers, device, the feature cache, bad files."""
     p.add_argument("--batch-size", type=int, default=16, help="images per forward pass")
     p.add_argument("--workers", type=int, default=None,
                    help="decoding worker processes (default: CPUs - 1, between 1 and 4)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--cache", default=None, help="feature cache folder (default: the user cache)")
     p.add_argument("--strict", action="store_true", help="a bad image file is fatal instead of skipped")
-    p.add_argument("--seed", type=int, default=0, help="seed of random weights, splits and classifiers")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def add_classifier_args(p) -> None:
@@ -156,7 +163,25 @@ def run(sub) -> None:
                                                          "(default: no reduction)")
     p.add_argument("--standardize", action="store_true", help="standardise features before the classifier")
     p.add_argument("--out", default=None, help="output folder (default runs/<time>-<model>-<layers>)")
+    p.add_argument("--save", default=None, metavar="DIR",
+                   help="also save the fitted classifier as a model folder that `transferlab classify` reads "
+                        "(random:N: the first split's)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def classify(sub) -> None:
+    p = sub.add_parser("classify", help="classify images with a saved model (run --save, or a finetune folder)",
+                       epilog="Folders are searched recursively for image files (by extension). Unreadable images "
+                              "are named and counted, and left out of the table and the CSV (fatal with --strict).")
+    p.add_argument("model", metavar="MODEL_DIR", help="a folder written by `transferlab run --save` (model.json) or "
+                                                      "by `transferlab finetune` (model.pth)")
+    p.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER", help="image files, or folders of them")
+    p.add_argument("--top", type=int, default=3, metavar="K", help="classes shown per image, best first")
+    p.add_argument("--out", default=None, metavar="FILE.csv", help="also write the predictions as CSV")
+    p.add_argument("--json", action="store_true", help="print the predictions as JSON instead of a table")
+    p.add_argument("--trust-pickle", action="store_true", help=TRUST_HELP)
+    add_running_args(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def study(sub) -> None:
@@ -321,4 +346,5 @@ def bench(sub) -> None:
 
 # command -> the function adding its parser, in the order `transferlab --help` lists them
 PARSERS = {"models": models, "inspect": inspect, "predict": predict, "activations": activations, "run": run,
-           "study": study, "finetune": finetune, "extract": extract, "report": report, "cache": cache, "bench": bench}
+           "study": study, "finetune": finetune, "classify": classify, "extract": extract, "report": report,
+           "cache": cache, "bench": bench}

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from transferlab.config import RunConfig
-from transferlab.experiment import run_experiment
+from transferlab.deploy.save import save_model
+from transferlab.experiment import train_experiment
 from transferlab.plots.confusion import confusion_figure
 from transferlab.provenance import RUN_FILE, RunRecord
 
@@ -46,11 +47,17 @@ def run(args) -> int:
     if not args.data and not args.features:
         raise ValueError("give --data DIR (or 15scene) or --features STORE")
     cfg = config_from_args(args, layers=args.layer, pca=args.pca, standardize=args.standardize)
-    result = run_experiment(cfg, log=lambda msg: print(msg, file=sys.stderr if args.json else sys.stdout))
+    say = sys.stderr if args.json else sys.stdout
+    trained = train_experiment(cfg, log=lambda msg: print(msg, file=say))
+    result = trained.record
     ext, prov = result.extraction, result.provenance
     name = prov.model.replace("/", "_").replace(":", "-")  # a model file or a library name: one folder name
     out = Path(args.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}-{name}-{'+'.join(prov.layers)}")
     path = save_result(result, out)
+    if args.save:
+        saved = save_model(trained, args.save, record_path=path)
+        which = f" (the model of split 1 of {len(result.runs)})" if len(result.runs) > 1 else ""
+        print(f"saved the model in {saved.parent}{which}: transferlab classify {saved.parent} IMAGE…", file=say)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
         return 0

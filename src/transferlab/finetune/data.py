@@ -58,14 +58,22 @@ def load_data(cfg: FinetuneConfig, layer: str, pool: str) -> TrainingData:
         dataset = load_dataset(run.data, run.limit_per_class)
         ok = np.arange(len(dataset.paths))
     labels = dataset.labels[ok]
-    splits = make_splits(labels, dataset.split[ok], run.protocol, run.train_per_class, run.seed)
+    train, val, test = training_split(labels, dataset.split[ok], cfg)
+    return TrainingData(dataset, [dataset.paths[i] for i in ok], labels, train, val, test, features, bad)
+
+
+def training_split(labels: np.ndarray, side: np.ndarray, cfg: FinetuneConfig) -> tuple[np.ndarray, ...]:
+    """Positions (into the readable images, labelled ``labels``, on dataset sides ``side``) of the training,
+    validation and test images of ``cfg``'s one split."""
+    run = cfg.run
+    splits = make_splits(labels, side, run.protocol, run.train_per_class, run.seed)
     if len(splits) != 1:
         raise ValueError("fine-tuning uses one split: --protocol fixed or random:1")
     train, test = splits[0].train, splits[0].test
     tr, va = split_train_val(labels[train], cfg.val_fraction, run.seed)
     if not len(va):
         raise ValueError("too few training images to carve a validation set (need 2 per class)")
-    return TrainingData(dataset, [dataset.paths[i] for i in ok], labels, train[tr], train[va], test, features, bad)
+    return train[tr], train[va], test
 
 
 def split_train_val(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
