@@ -37,6 +37,11 @@ DESCRIPTIONS = {
                   'same split.'),
     'classify': ('``transferlab classify MODEL_DIR IMAGE|FOLDER…``: the classes of new images, by a model saved '
                   'with `transferlab run --save` or a `transferlab finetune` folder.'),
+    'export': ('``transferlab export MODEL_DIR --format onnx [--int8] --out model.onnx``: a saved model as one ONNX '
+               'graph of its whole pipeline, which ONNX Runtime runs without transferlab.'),
+    'explain': ('``transferlab explain MODEL_DIR IMAGE… --figure f.png``: where a saved model looks — each image\'s '
+                'top classes with their class maps (exact for average-pooled features and a linear classifier, '
+                'Grad-CAM otherwise).'),
     'extract': ('``transferlab extract``: features of a dataset into a Parquet feature store (locally or on a '
                  'Ray cluster) or an .npz file.'),
     'report': ('``transferlab report RUN_OR_STUDY_DIR… --out report.html``: one self-contained HTML report of '
@@ -182,6 +187,42 @@ def classify(sub) -> None:
     p.add_argument("--trust-pickle", action="store_true", help=TRUST_HELP)
     add_running_args(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def export(sub) -> None:
+    p = sub.add_parser("export", help="a saved model as one ONNX graph of its whole pipeline (fp32 or int8)",
+                       epilog="The graph takes uint8 RGB images N×H×W×3 at the crop size; its metadata says how to "
+                              "resize and crop them (preprocess), the classes and the provenance.")
+    p.add_argument("model", metavar="MODEL_DIR", help="a folder written by `transferlab run --save` or by "
+                                                      "`transferlab finetune`")
+    p.add_argument("--format", default="onnx", choices=["onnx"], help="the graph's format")
+    p.add_argument("--int8", action="store_true",
+                   help="quantize the graph (ONNX Runtime static int8), calibrated on the model's training images "
+                        "only; its agreement with fp32 on other training images goes into the model's card")
+    p.add_argument("--calibration-images", type=int, default=CALIBRATION_IMAGES,
+                   help="--int8: training images to calibrate on (default: %(default)s)")
+    p.add_argument("--out", required=True, metavar="FILE.onnx", help="the graph file to write")
+    p.add_argument("--cache", default=None, help="cache folder of ONNX graphs and features (default: the user cache)")
+    p.add_argument("--trust-pickle", action="store_true", help=TRUST_HELP)
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def explain(sub) -> None:
+    p = sub.add_parser("explain", help="where a saved model looks: class maps of images, as a figure")
+    p.add_argument("model", metavar="MODEL_DIR", help="a folder written by `transferlab run --save` or by "
+                                                      "`transferlab finetune`")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    p.add_argument("--figure", metavar="FILE.png", help="draw each image beside its classes' maps")
+    p.add_argument("--class", dest="classes", nargs="+", default=None, metavar="C",
+                   help="the classes to map, by name (default: each image's top ones)")
+    p.add_argument("--top", type=int, default=3, metavar="K", help="classes mapped per image without --class")
+    p.add_argument("--method", default="auto", choices=["auto", "cam", "grad-cam"],
+                   help="auto: the exact class maps when every layer is average-pooled into a linear classifier, "
+                        "else Grad-CAM")
+    p.add_argument("--layer", default=None, help="Grad-CAM's layer (default: the deepest layer the classifier reads)")
+    p.add_argument("--cache", default=None, help="feature cache folder (default: the user cache)")
+    p.add_argument("--trust-pickle", action="store_true", help=TRUST_HELP)
+    p.add_argument("--json", action="store_true", help="print each image's classes, scores and map means as JSON")
 
 
 def study(sub) -> None:
@@ -346,5 +387,6 @@ def bench(sub) -> None:
 
 # command -> the function adding its parser, in the order `transferlab --help` lists them
 PARSERS = {"models": models, "inspect": inspect, "predict": predict, "activations": activations, "run": run,
-           "study": study, "finetune": finetune, "classify": classify, "extract": extract, "report": report,
+           "study": study, "finetune": finetune, "classify": classify, "export": export, "explain": explain,
+           "extract": extract, "report": report,
            "cache": cache, "bench": bench}

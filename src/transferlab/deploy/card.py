@@ -98,7 +98,22 @@ def card_markdown(card: dict) -> str:
         tabulate(rows, headers=["class", "training images", "test accuracy"], tablefmt="github"), "",
         "## Provenance", "", _facts({k: f"`{json.dumps(v)}`" if isinstance(v, (dict, list)) else v
                                      for k, v in p.items()}), "",
+        *_exports(card.get("exports", [])),
     ])
+
+
+def _exports(exports: list[dict]) -> list[str]:
+    """The card's section on the ONNX graphs exported from the model, with the int8 ones' measured agreement."""
+    if not exports:
+        return []
+    lines = ["## Exported graphs", ""]
+    for e in exports:
+        a = e.get("agreement_with_fp32")
+        lines.append(f"- `{e['out']}`: ONNX, {e['numerics']}, {e['bytes']:,} bytes"
+                     + (f"; labels agree with the fp32 graph on {a['label_agreement']:.2%} of {a['images']} training "
+                        f"images not calibrated on (largest score difference {a['max_score_difference']})"
+                        if a else ""))
+    return [*lines, ""]
 
 
 def write_card(folder: Path, card: dict) -> Path:

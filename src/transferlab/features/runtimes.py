@@ -23,6 +23,7 @@ runtime to it on real images, and the benchmark reports the measured value.
 from __future__ import annotations
 
 import contextlib
+import logging
 import hashlib
 import importlib.util
 import io
@@ -172,6 +173,22 @@ def require_onnx() -> None:
                            f"{', '.join(missing)}): pip install 'transferlab[onnx]'")
 
 
+# the exporter logs a warning per torchvision operator it cannot register when torchvision is absent (it is, here)
+EXPORTER_LOG = "torch.onnx._internal.exporter._registration"
+
+
+@contextlib.contextmanager
+def _quiet(logger: str):
+    """``logger`` kept to errors for the block."""
+    log = logging.getLogger(logger)
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
 def export_onnx(net: nn.Module, input_shape: tuple[int, ...], folder: Path | None = None, *,
                 dtype: torch.dtype = torch.float32, input_name: str = "pixels",
                 output_names: list[str] | None = None) -> Path:
@@ -184,7 +201,7 @@ def export_onnx(net: nn.Module, input_shape: tuple[int, ...], folder: Path | Non
     if path.exists():
         return path
     names = output_names or [f"out{i}" for i in range(len(getattr(net, "outputs", [None])))]
-    with warnings.catch_warnings(), torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
+    with warnings.catch_warnings(), torch.no_grad(), contextlib.redirect_stdout(io.StringIO()), _quiet(EXPORTER_LOG):
         warnings.simplefilter("ignore")  # and its progress lines go: they are not the user's business
         program = torch.onnx.export(net, (torch.zeros(2, *input_shape, dtype=dtype),), dynamo=True,
                                     opset_version=ONNX_OPSET, input_names=[input_name], output_names=names,
