@@ -15,6 +15,6 @@ def build_report(paths, out: str | Path, data: str | Path | None = None, compute
     ``compute``), and write the page to ``out``."""
     inputs = find_inputs(paths)
     root = dataset_root(inputs, data)
-    analyses = analyse(root, samples_dir, networks=compute, log=log)
+    analyses = analyse(root, samples_dir, networks=compute, log=log, models=inputs.models)
     return render_report(inputs, analyses, out, command or "transferlab report " + shlex.join(map(str, paths)),
                          data_root=root, data_hint=data_hint(inputs, data), title=title)

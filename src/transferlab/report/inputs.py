@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from transferlab.config import RunConfig
+from transferlab.deploy.folder import SETTINGS
 from transferlab.provenance import (RECORDS, FinetuneRecord, Provenance, RecordError, Record, RunRecord, StudyRecord,
                           parse_record)
 
@@ -47,6 +48,7 @@ class Inputs:
     runs: list[Source] = field(default_factory=list)
     studies: list[Source] = field(default_factory=list)
     finetunes: list[Source] = field(default_factory=list)
+    models: list[Path] = field(default_factory=list)  # saved model folders (`transferlab run --save`)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
 
     def all(self) -> list[Source]:
@@ -64,17 +66,18 @@ def _record_files(given: Path, inputs: Inputs) -> list[Path]:
         return [given]
     files = [given / n for n in RECORDS if (given / n).is_file()]
     files = files or sorted(f for n in RECORDS for f in given.rglob(n))
-    if not files:
-        inputs.skipped.append((str(given), f"holds no {', '.join(RECORDS)}"))
+    if not files and not any(given.rglob(SETTINGS)):
+        inputs.skipped.append((str(given), f"holds no {', '.join(RECORDS)} nor a saved model"))
     return files
 
 
 def find_inputs(paths) -> Inputs:
     """Run, study and fine-tune records in ``paths``: folders holding result.json / study.json / finetune.json,
-    those files themselves, or folders of such folders (searched recursively)."""
+    those files themselves, or folders of such folders (searched recursively); and the saved model folders there."""
     inputs, seen = Inputs(), set()
     groups = {RunRecord: inputs.runs, StudyRecord: inputs.studies, FinetuneRecord: inputs.finetunes}
     for given in map(Path, paths):
+        inputs.models += [] if not given.is_dir() else [f.parent for f in sorted(given.rglob(SETTINGS))]
         for f in _record_files(given, inputs):
             if f.resolve() in seen:
                 continue

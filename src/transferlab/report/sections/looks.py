@@ -11,13 +11,14 @@ from transferlab.report.sections.common import PART2, Section, Todo
 
 TITLE = "Where the classifier looks"
 COMMAND = "transferlab explain MODEL_DIR IMAGE… --figure looks.png"
+TODO = "transferlab run --data DATA … --save MODEL_DIR, then transferlab report … MODEL_DIR"
 
 
 def looks(record: LooksRecord | None, why_missing: str = "") -> Section:
     """The section of ``record``; without one, a 'not measured' box saying ``why_missing``."""
     if record is None:
         what = "the class maps of test images" + (f" ({why_missing})" if why_missing else "")
-        todo = Todo("looks", what, COMMAND)
+        todo = Todo("looks", what, TODO)
         return Section(PART2, "looks", TITLE, "looks.html.j2", {"missing": todo}, [todo])
     images = [{"kind": x.kind, "true": x.true, "predicted": x.predicted, "top": x.top,
                "name": f"{Path(x.maps.image).parent.name}/{Path(x.maps.image).name}",
