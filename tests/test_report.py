@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("TRANSFERLAB_SHARED") or REPO / ".." / "shared")
 DATA = SHARED / "data" / "15scene"
 ARTIFACTS = REPO / ".ci-artifacts"
-SECTIONS = ["summary", *QUESTIONS, "runs", "further", "reference", "todo", "provenance"]
+SECTIONS = ["summary", *QUESTIONS, "runs", "looks", "further", "reference", "todo", "provenance"]
 FIXTURE = "synthetic test fixture written by tests/test_report.py — not a measurement"
 
 needs_data = pytest.mark.skipif(not (DATA / "train").is_dir(), reason=f"15 Scene not found at {DATA}")

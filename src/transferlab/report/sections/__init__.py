@@ -16,6 +16,7 @@ from transferlab.report.sections.transfer import q5, q6, q7, runs
 def build_sections(ctx: Context) -> list[Section]:
     """Every section in page order; 'To complete this report' gathers what the others miss."""
     sections = [build(ctx) for build in (summary, q1, q2, q3, q4, runs, q5, q6, q7)]
-    sections.append(looks(ctx.analyses.looks, ctx.analyses.why_missing("looks")))
+    sections.append(looks(ctx.analyses.looks, ctx.analyses.why_missing("looks") if ctx.inputs.models
+                          else "no saved model among the inputs"))
     sections += [build(ctx) for build in (q8, q9, q10, further, reference)]
     return sections + [todo(sections), provenance(ctx)]
