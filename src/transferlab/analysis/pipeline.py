@@ -13,10 +13,11 @@ from PIL import Image
 
 from transferlab.features.blocks import join_blocks
 from transferlab.classify.linear import LinearHead
+from transferlab.config import RunConfig
 from transferlab.data.images import ImageError, load_image
 from transferlab.features.cache import FeatureCache
 from transferlab.features.extractor import Extractor, as_source
-from transferlab.models.builder import LoadedModel
+from transferlab.models.loaded import LoadedModel
 
 
 @dataclass
@@ -49,8 +50,9 @@ class Pipeline:
         elif not outputs:
             raise ValueError("a linear head needs the (layer, pooling) outputs whose features it reads")
         self.model, self.l2, self.gray, self.head = model, l2, gray, head
-        self.extractor = Extractor(model, outputs, gray=gray, resize=resize, input_size=input_size, cache=cache,
-                                   workers=workers, progress=False)
+        settings = RunConfig(data="", model=model.name, gray=gray, resize=resize, input_size=input_size,
+                             workers=workers, progress=False)
+        self.extractor = Extractor.from_run(settings, model, outputs, cache=cache)
         self.outputs = self.extractor.outputs
         self.classes = list(head.classes) if head is not None else list(model.categories)
 

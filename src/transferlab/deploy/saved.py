@@ -15,6 +15,7 @@ from torch import nn
 
 from transferlab.classify.linear import LinearHead
 from transferlab.classify.selection import class_scores
+from transferlab.config import RunConfig
 from transferlab.deploy.backbone import load_backbone
 from transferlab.deploy.finetuned import finetuned_model
 from transferlab.deploy.folder import (
@@ -28,7 +29,6 @@ from transferlab.deploy.folder import (
 )
 from transferlab.deploy.params import linear_head, load_skops
 from transferlab.features.blocks import join_blocks
-from transferlab.features.cache import FeatureCache
 from transferlab.features.extractor import ExtractedFeatures, Extractor
 from transferlab.features.transformer import image_samples
 from transferlab.finetune.checkpoint import MODEL
@@ -98,11 +98,12 @@ class SavedClassifier:
             if self.runtime == "int8":
                 training = self.training()
                 calibration = [Path(training["root"]) / p for p in training.get("calibration", [])]
-            ext = Extractor(self.model, self.outputs, gray=self.gray, resize=self.resize, input_size=self.input_size,
-                            runtime=self.runtime, calibration=calibration, batch_size=opts.get("batch_size", 16),
-                            workers=opts.get("workers"), device=opts.get("device", "cpu"),
-                            cache=FeatureCache(opts["cache"]) if opts.get("cache") else None,
-                            progress=opts.get("progress", False))
+            settings = RunConfig(data="", model=self.model.name, gray=self.gray, resize=self.resize,
+                                 input_size=self.input_size, runtime=self.runtime,
+                                 batch_size=opts.get("batch_size", 16), workers=opts.get("workers"),
+                                 device=opts.get("device", "cpu"), cache=opts.get("cache"),
+                                 progress=opts.get("progress", False))
+            ext = Extractor.from_run(settings, self.model, self.outputs, calibration=calibration)
             for o, recorded in zip(self.outputs, self.specs or []):
                 diff = [k for k in sorted(set(recorded) | set(ext.specs[o])) if recorded.get(k) != ext.specs[o].get(k)]
                 if diff:

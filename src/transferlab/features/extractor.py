@@ -170,10 +170,11 @@ class Extractor:
     def from_run(cls, cfg: RunConfig, model: LoadedModel, outputs: Sequence[tuple[str, str]], dataset=None,
                  **overrides) -> Extractor:
         """The extractor a run's settings describe (gray mode, resize, input size, runtime, batching, device,
-        cache, progress); with runtime int8, calibrated on ``dataset``'s training images. ``overrides``: keyword
-        arguments of the constructor that differ (an engine's ``workers=0``, ``progress=False``)."""
-        calibration = None
-        if cfg.runtime == "int8":
+        cache, progress); with runtime int8, calibrated on ``dataset``'s training images (or the ``calibration``
+        files given). ``overrides``: keyword arguments of the constructor that differ (an engine's ``workers=0``,
+        ``progress=False``)."""
+        calibration = overrides.pop("calibration", None)
+        if cfg.runtime == "int8" and calibration is None:
             if dataset is None:
                 raise ValueError("runtime 'int8' calibrates on the dataset's training images: give the dataset")
             calibration = training_calibration(dataset, cfg.calibration_images)
