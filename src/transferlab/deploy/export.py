@@ -53,9 +53,10 @@ def agreement(fp32: Path, int8: Path, paths, preprocess) -> dict:
 
 def export_model(clf: SavedClassifier, out: str | Path, *, int8: bool = False,
                  calibration_images: int = CALIBRATION_IMAGES, check_images: int = CHECK_IMAGES,
-                 cache: Path | None = None) -> dict:
+                 cache: Path | None = None, note_in_card: bool = True) -> dict:
     """Write ``clf`` as one ONNX file at ``out``; with ``int8``, quantized on ``calibration_images`` of its
-    training images and compared with fp32 on up to ``check_images`` others (the card records it). A summary."""
+    training images (at most half of them) and compared with fp32 on up to ``check_images`` others. The card
+    records the export unless ``note_in_card`` is false. Returns a summary."""
     t0 = time.perf_counter()
     net = pipeline_net(clf)
     card = clf.card() or {}
@@ -65,7 +66,7 @@ def export_model(clf: SavedClassifier, out: str | Path, *, int8: bool = False,
     summary = {"out": str(out), "format": "onnx", "numerics": "int8" if int8 else "fp32", "classes": len(net.classes)}
     if int8:
         train = clf.training_paths()
-        calibration = pick_calibration(train, calibration_images)
+        calibration = pick_calibration(train, min(calibration_images, (len(train) + 1) // 2))  # keep half to check
         calibrated = set(calibration)
         held = [p for p in sorted(train) if p not in calibrated]
         export_pipeline(net, out, classifier=clf.classifier, provenance=provenance, calibration_paths=calibration,
@@ -77,7 +78,7 @@ def export_model(clf: SavedClassifier, out: str | Path, *, int8: bool = False,
         summary |= {"calibration_images": len(calibration), "fp32_graph": str(fp32),
                     "agreement_with_fp32": agreement(fp32, Path(out), check, net.preprocess)}
     summary |= {"bytes": Path(out).stat().st_size, "seconds": round(time.perf_counter() - t0, 1)}
-    if card:
+    if card and note_in_card:
         card["exports"] = [e for e in card.get("exports", []) if e.get("out") != str(out)] + [summary]
         write_card(clf.path, card)
     return summary
