@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from transferlab.extras import require
 from transferlab.options import CALIBRATION_IMAGES
 
 RECIPE = "ort-qdq-u8s8-perchannel-minmax-rr"
@@ -93,16 +94,15 @@ class _Reader:
 
 
 def quantized_path(fp32: Path, calibration: Calibration) -> Path:
-    import onnxruntime as ort
-
+    ort = require("onnxruntime", "runtime 'int8'")
     h = hashlib.blake2b(f"{fp32.stem} {calibration.hash} ort={ort.__version__}".encode(), digest_size=16)
     return fp32.with_name(f"int8-{h.hexdigest()}.onnx")
 
 
 def quantize(fp32: Path, calibration: Calibration) -> Path:
     """The int8 QDQ graph of the fp32 ONNX file ``fp32`` (input ``pixels``), calibrated once and cached."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
+    q = require("onnxruntime.quantization", "runtime 'int8' (ONNX Runtime's quantization)")
+    quant_pre_process = require("onnxruntime.quantization.shape_inference", "runtime 'int8'").quant_pre_process
 
     path = quantized_path(fp32, calibration)
     if path.exists():
@@ -112,9 +112,10 @@ def quantize(fp32: Path, calibration: Calibration) -> Path:
         # ORT's graph optimisations first (BatchNorm folded into convolutions, constants folded), as its docs ask
         quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
         out = Path(tmp) / "int8.onnx"
-        quantize_static(str(pre), str(out), _Reader(iter(calibration.batches()), "pixels"), quant_format=QuantFormat.QDQ,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
-                        reduce_range=True, calibrate_method=CalibrationMethod.MinMax)
+        q.quantize_static(str(pre), str(out), _Reader(iter(calibration.batches()), "pixels"),
+                          quant_format=q.QuantFormat.QDQ, activation_type=q.QuantType.QUInt8,
+                          weight_type=q.QuantType.QInt8, per_channel=True, reduce_range=True,
+                          calibrate_method=q.CalibrationMethod.MinMax)
         tmp_dest = path.with_suffix(f".{os.getpid()}.tmp")
         shutil.copyfile(out, tmp_dest)
         os.replace(tmp_dest, path)  # atomic: a concurrent process writes an equivalent graph
