@@ -16,6 +16,7 @@ from torch import nn
 
 from transferlab.features.extractor import FeatureNet
 from transferlab.features.runtimes import RUNTIMES, make_runner
+from transferlab.machine import onednn_bf16
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 TIMED_CALLS = 2  # per kernel and round, after one warm-up call; the ceiling keeps the fastest
