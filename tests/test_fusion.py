@@ -70,7 +70,8 @@ def test_fusion_choices_ignore_the_test_labels(cfg, tmp_path, monkeypatch):
 
 def test_finetuned_runs_of_another_split_or_unfinished_are_refused_first(cfg, tmp_path):
     (tmp_path / "ft").mkdir()
-    (tmp_path / "ft" / "finetune.json").write_text('{"status": "running"}')
+    # what `transferlab finetune` writes after its first epoch of a run still going
+    (tmp_path / "ft" / "finetune.json").write_text('{"status": "running", "history": [{"epoch": 1, "train_loss": 2.0}]}')
     members = [b for b in default_backbones() if b[0] == "alexnet"]
     with pytest.raises(ValueError, match="ft: the fine-tuning has not finished \\(status 'running'\\); run the same"):
         fusion.fusion(cfg, members, finetuned=[tmp_path / "ft"])
@@ -80,6 +81,7 @@ def test_finetuned_runs_of_another_split_or_unfinished_are_refused_first(cfg, tm
     (tmp_path / "ft" / "model.pth").write_bytes(b"")  # never read: the split is checked first
     (tmp_path / "ft" / "finetune.json").write_text(json.dumps({
         "status": "finished", "classes": classes, "images": {"train": 27, "val": 3, "test": 30},
+        "history": [{"epoch": 1, "train_loss": 2.0}], "test_accuracy": 0.5,
         "provenance": {"protocol": "fixed", "config": {"protocol": "auto", "limit_per_class": 2, "seed": 0}}}))
     with pytest.raises(ValueError, match="another split of the data \\(limit_per_class, train\\+val, test differ: "
                                          "limit_per_class 2 vs 4, train\\+val 30 vs 60, test 30 vs 60\\)"):

@@ -74,9 +74,9 @@ def test_encoders_fit_on_descriptors_and_give_unit_vectors_of_their_size(enc, di
     assert not np.allclose(x[0], x[1])
 
 
-def test_orderless_study_chooses_on_train_only(shared_dir, tmp_path, monkeypatch, feature_cache):
+def test_orderless_study_chooses_on_train_only(shared_dir, tmp_path, monkeypatch):
     cfg = RunConfig(data=str(shared_dir / "data" / "15scene"), model="vgg16", weights="imagenet-conv",
-                    limit_per_class=2, cache=feature_cache, workers=0, progress=False)
+                    limit_per_class=2, cache=str(tmp_path / "cache"), workers=0, progress=False)
     record = run_study("orderless", cfg)
     save_study(record, tmp_path / "study")
     saved = json.loads((tmp_path / "study" / "study.json").read_text())

@@ -135,6 +135,9 @@ def test_deviation_is_relative_to_each_rows_scale():
     other = ref.copy()
     other[1, 1] += 1.0  # 1 on a row whose largest entry is 100
     assert deviation(ref, other) == pytest.approx(0.01)
+    small = ref.copy()
+    small[0, 1] += 0.02  # 0.02 on a row whose largest entry is 2: 0.01 of that row (0.0002 of the largest row)
+    assert deviation(ref, small) == pytest.approx(0.01)
     with pytest.raises(ValueError, match="shapes"):
         deviation(ref, ref[:1])
 

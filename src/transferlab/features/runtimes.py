@@ -193,7 +193,7 @@ def export_onnx(net: nn.Module, input_shape: tuple[int, ...], folder: Path | Non
 
 def _onnx_runner(device: str, graph: Callable[[tuple[int, ...]], Path]):
     """ONNX Runtime over the ONNX file ``graph(input shape)`` (made once per input shape)."""
-    ort = require("onnxruntime", "the ONNX runtimes (onnx, int8)")
+    ort = require("onnxruntime", "running an ONNX graph (runtime onnx or int8)")
 
     cuda = device.startswith("cuda")
     providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda else ["CPUExecutionProvider"]
