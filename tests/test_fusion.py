@@ -22,9 +22,10 @@ CHEAP = ("alexnet", "efficientnet_lite0")
 
 
 @pytest.fixture(scope="module")
-def cfg(shared_dir, feature_cache):
+def cfg(shared_dir, tmp_path_factory):
     return RunConfig(data=str(shared_dir / "data" / "15scene"), model="efficientnet_lite0", layers=["avgpool"],
-                     limit_per_class=4, protocol="fixed", cache=feature_cache, workers=0, progress=False)
+                     limit_per_class=4, protocol="fixed", cache=str(tmp_path_factory.mktemp("cache")), workers=0,
+                     progress=False)
 
 
 def _scrambled(load):
@@ -70,18 +71,16 @@ def test_fusion_choices_ignore_the_test_labels(cfg, tmp_path, monkeypatch):
 
 def test_finetuned_runs_of_another_split_or_unfinished_are_refused_first(cfg, tmp_path):
     (tmp_path / "ft").mkdir()
-    # what `transferlab finetune` writes after its first epoch of a run still going
-    (tmp_path / "ft" / "finetune.json").write_text('{"status": "running", "history": [{"epoch": 1, "train_loss": 2.0}]}')
+    (tmp_path / "ft" / "finetune.json").write_text('{"status": "paused", "history": []}')  # as a paused run writes
     members = [b for b in default_backbones() if b[0] == "alexnet"]
-    with pytest.raises(ValueError, match="ft: the fine-tuning has not finished \\(status 'running'\\); run the same"):
+    with pytest.raises(ValueError, match="ft: the fine-tuning has not finished \\(status 'paused'\\); run the same"):
         fusion.fusion(cfg, members, finetuned=[tmp_path / "ft"])
     with pytest.raises(ValueError, match="no finetune.json here"):
         fusion.fusion(cfg, members, finetuned=[tmp_path])
     classes = fusion.load_members(cfg, members).dataset.classes
     (tmp_path / "ft" / "model.pth").write_bytes(b"")  # never read: the split is checked first
     (tmp_path / "ft" / "finetune.json").write_text(json.dumps({
-        "status": "finished", "classes": classes, "images": {"train": 27, "val": 3, "test": 30},
-        "history": [{"epoch": 1, "train_loss": 2.0}], "test_accuracy": 0.5,
+        "status": "finished", "history": [], "classes": classes, "images": {"train": 27, "val": 3, "test": 30},
         "provenance": {"protocol": "fixed", "config": {"protocol": "auto", "limit_per_class": 2, "seed": 0}}}))
     with pytest.raises(ValueError, match="another split of the data \\(limit_per_class, train\\+val, test differ: "
                                          "limit_per_class 2 vs 4, train\\+val 30 vs 60, test 30 vs 60\\)"):

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from transferlab.features.extractor import FeatureNet
+from transferlab.machine import onednn_bf16
 from transferlab.features.runtimes import RUNTIMES, make_runner
 from transferlab.machine import onednn_bf16
 

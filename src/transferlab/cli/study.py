@@ -33,7 +33,8 @@ def run(args) -> int:
     if args.finetuned:
         options["finetuned"] = tuple(args.finetuned)
     record = run_study(args.name, cfg, log=print, options=options)
-    record.command = "transferlab " + shlex.join(sys.argv[1:] if sys.argv[1:2] == ["study"] else ["study", args.name])
+    if sys.argv[1:2] == ["study"]:  # started as `transferlab study …` (from Python, argv is not ours: the report
+        record.command = "transferlab " + shlex.join(sys.argv[1:])  # rebuilds the command from the config)
     save_study(record, out)
     print(record.question)
     print(tabulate([[r.get(c) for c in record.columns] for r in record.rows], headers=record.columns, floatfmt=".4g"))
