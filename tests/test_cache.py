@@ -12,7 +12,6 @@ import pytest
 from transferlab.cli.main import main
 from transferlab.features.cache import FeatureCache
 from transferlab.features.extractor import Extractor
-from transferlab.models.builder import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENE = Path(os.environ.get("TRANSFERLAB_SHARED") or ROOT.parent / "shared") / "data" / "15scene"
@@ -99,10 +98,10 @@ def test_damage_another_run_already_set_aside_is_left_alone(tmp_path, capsys):
 
 
 @pytest.mark.skipif(not SCENE.is_dir(), reason=f"15 Scene not found at {SCENE}")
-def test_extraction_over_a_corrupt_cache_recomputes(tmp_path, capsys):
+def test_extraction_over_a_corrupt_cache_recomputes(tmp_path, capsys, models):
     (tmp_path / "features.sqlite").write_bytes(b"\0" * 4096)  # e.g. a file zeroed by a crash
     paths = sorted((SCENE / "train" / "Forest").iterdir())[:2]
-    ext = Extractor(load_model("vgg16", "imagenet-conv"), [("pool1", "avg")], cache=FeatureCache(tmp_path),
+    ext = Extractor(models("vgg16", "imagenet-conv"), [("pool1", "avg")], cache=FeatureCache(tmp_path),
                     workers=0, progress=False).extract(paths)
     assert (ext.computed, ext.cached) == (2, 0) and ext.features[("pool1", "avg")].shape == (2, 64)
     _warning(capsys, tmp_path / "features.sqlite")

@@ -32,8 +32,8 @@ def class_folders(shared_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("cache"))
+def cache(feature_cache):
+    return feature_cache
 
 
 def _declared(name: str, covers: str | None, tag: str = "imagenet") -> LoadedModel:

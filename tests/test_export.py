@@ -20,12 +20,12 @@ OUTPUTS = [("block5", "avg"), ("block5", "max"), ("avgpool", "avg"), ("avgpool",
 
 
 @pytest.fixture(scope="module")
-def both(shared_dir, tmp_path_factory):
+def both(shared_dir, tmp_path_factory, feature_cache):
     """The same real extraction (2 images per class and split: 60) written in both formats."""
     tmp = tmp_path_factory.mktemp("export")
     args = ["extract", "--data", str(shared_dir / "data" / "15scene"), "--limit-per-class", "2", "--model",
             "efficientnet_lite0", "--weights", "imagenet", "--layer", "block5", "avgpool", "--pool", "avg", "max",
-            "--cache", str(tmp / "cache"), "--quiet", "--workers", "0"]
+            "--cache", feature_cache, "--quiet", "--workers", "0"]
     assert main(args + ["--out", str(tmp / "store")]) == 0
     assert main(args + ["--format", "npz", "--out", str(tmp / "feats")]) == 0  # .npz appended
     return tmp, tmp / "store", tmp / "feats.npz"

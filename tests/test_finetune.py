@@ -36,8 +36,8 @@ needs_data = pytest.mark.skipif(not (DATA / "train").is_dir(), reason="15 Scene 
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("features"))
+def cache(feature_cache):
+    return feature_cache
 
 
 def tiny(out, cache, **kw) -> FinetuneConfig:
@@ -64,7 +64,10 @@ def test_one_short_epoch_of_full_finetuning_lowers_the_training_loss(tmp_path, c
     assert before > 2.0  # a random 15-way head: about ln 15 = 2.7
     assert after < before - 0.1, (before, after)
     hist = rec.history[0]
-    assert np.isfinite(hist.train_loss) and 0 <= hist.val_acc <= 1
+    # the recorded validation accuracy is the saved model's: measured 0.0667 (1 of 15: a random head after one epoch
+    # on 15 images), recomputed here from the reloaded weights
+    y, pred, _ = ft.predict(ft.data.val_idx)
+    assert np.isfinite(hist.train_loss) and hist.val_acc == pytest.approx(np.mean(y == pred), abs=1e-5)
     assert set(rec.provenance.extra["augmentation"]) == {"random_resized_crop", "horizontal_flip"}
 
 
@@ -111,7 +114,10 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, cache):
     preds, errors = predict_files(model, sorted(img.iterdir())[:1], k=3)
     assert not errors and preds[0].top[0][1] in model.categories
     record = json.loads((out / RECORD).read_text())
-    assert record["best_epoch"] in (1, 2) and len(record["test_confusion_matrix"]) == 15
+    # the best epoch is the one of highest validation accuracy (then lowest validation loss; the first on a tie)
+    hist = record["history"]  # measured: validation accuracy 0.3333 then 0.5333 (Zen 3)
+    best = max(range(len(hist)), key=lambda i: (hist[i]["val_acc"], -hist[i]["val_loss"]))
+    assert record["best_epoch"] == best + 1 and len(hist) == 2 and len(record["test_confusion_matrix"]) == 15
 
 
 @needs_data
@@ -121,7 +127,8 @@ def test_head_only_on_a_conv_only_backbone_saves_a_loadable_pooled_head(tmp_path
     hist = rec.history
     assert hist[-1].train_loss < hist[0].train_loss - 0.3
     assert rec.provenance.extra["head"] == {"kind": "pooled", "layer": "pool5", "pool": "avg", "in_features": 256}
-    assert 0 <= rec.svm_accuracy <= 1 and rec.svm.layer == "pool5"
+    # measured on Zen 3 (15 train / 30 test images): the SVM on pool5 0.7333, the trained head 0.4333; chance 0.067
+    assert rec.svm_accuracy >= 0.6 and rec.test_accuracy >= 0.3 and rec.svm.layer == "pool5"
 
     model = load_model("alexnet", str(tmp_path / MODEL))
     assert isinstance(model.net, PooledHeadNet) and model.covers == "fc"
@@ -137,7 +144,7 @@ def test_head_only_on_a_conv_only_backbone_saves_a_loadable_pooled_head(tmp_path
 
     res = run_experiment(RunConfig(data=str(DATA), model="alexnet", weights=str(tmp_path / MODEL), layers=["gap"],
                                    limit_per_class=2, cache=cache, progress=False))
-    assert res["feature_dim"] == 256 and 0 <= res["accuracy"] <= 1
+    assert res["feature_dim"] == 256 and res["accuracy"] >= 0.6  # measured 0.7333 (the SVM on pool5's, pooled)
 
 
 # the flat settings as finetune.json, model.pth and checkpoints have recorded them since the first version

@@ -19,7 +19,6 @@ from transferlab.features.orderless import (
     sample_descriptors,
     ssqrt,
 )
-from transferlab.models.builder import load_model
 from transferlab.studies import orderless
 from transferlab.config import RunConfig
 from transferlab.cli.study import save_study
@@ -27,8 +26,8 @@ from transferlab.studies.runner import run_study
 
 
 @pytest.fixture(scope="module")
-def vgg():
-    return load_model("vgg16", "imagenet-conv")
+def vgg(models):
+    return models("vgg16", "imagenet-conv")
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from transferlab.cli.main import main
 from transferlab.data.datasets import load_dataset
 from transferlab.features.cache import FeatureCache
 from transferlab.features.extractor import Extractor
+from transferlab.features.runtimes import deviation
 from transferlab.features.transformer import FeatureExtractor
 from transferlab.models.gray import apply_gray
 from transferlab.models.builder import load_model
@@ -52,11 +53,11 @@ def tiny(seed: int = 0) -> TinyNet:
 
 
 @pytest.fixture(scope="module")
-def scene(shared_dir, tmp_path_factory):
+def scene(shared_dir, feature_cache, models):
     """15 Scene, 2 images per class and split; our vgg16 (imagenet-conv) and its pool5 features as reference."""
     cfg = RunConfig(data=str(shared_dir / "data" / "15scene"), model="vgg16", weights="imagenet-conv",
-                    layers=["pool5"], limit_per_class=2, cache=str(tmp_path_factory.mktemp("feat")), workers=0)
-    ours = load_model("vgg16", "imagenet-conv")
+                    layers=["pool5"], limit_per_class=2, cache=feature_cache, workers=0)
+    ours = models("vgg16", "imagenet-conv")
     paths = load_dataset(cfg.data, cfg.limit_per_class).paths
     return cfg, ours, paths, features_of(ours, cfg, paths, "pool5")
 
@@ -88,7 +89,9 @@ def test_own_module_gives_our_vgg16_features_through_run_experiment(scene):
     check_run(record, len(paths), "Sequential")
     got = features_of(model, cfg, paths, VGG_POOL5)
     assert got.shape == ref.shape == (len(paths), 512)
-    np.testing.assert_array_equal(got, ref)  # measured exact: the same kernels on the same batches
+    # measured 0.0 on Zen 3 (the same kernels on the same batches); another CPU may pick other kernels for the
+    # module's layers than for ours: float32 rounding, far below 1e-6
+    assert deviation(ref, got) <= 1e-6
 
 
 def test_torchscript_file_gives_our_vgg16_features_through_run_cli(scene, tmp_path, capsys):
@@ -119,7 +122,7 @@ def test_state_dict_file_gives_our_vgg16_features_through_run_cli(scene, tmp_pat
         assert record["feature_dim"] == 512 and record["accuracy"] >= 0.7  # measured 0.8667
     assert record["extraction"]["computed_images"] == 0  # features.30 came from pool5's cache entries
     got = features_of(load_model("vgg16", str(file)), cfg, paths, "pool5")
-    np.testing.assert_array_equal(got, ref)
+    assert deviation(ref, got) <= 1e-6  # measured 0.0 on Zen 3, as above
 
 
 def test_pickled_model_is_refused_in_one_line_unless_trusted(tmp_path, capsys):

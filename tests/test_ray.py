@@ -25,7 +25,6 @@ from transferlab.features.cache import FeatureCache  # noqa: E402
 from transferlab.features.extractor import Extractor  # noqa: E402
 from transferlab.features.runtimes import deviation  # noqa: E402
 from transferlab.features.store import FeatureStore, load_features  # noqa: E402
-from transferlab.models.builder import load_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("TRANSFERLAB_SHARED") or ROOT.parent / "shared")
@@ -49,12 +48,12 @@ def subset():
     return load_dataset(SCENE, 1)  # 15 classes × (1 train + 1 test) = 30 real images
 
 
-def test_ray_engine_features_identical_to_local(local_cluster, subset, tmp_path, capsys, caplog):
-    """Same images, preprocessing and weights: the two engines' stores agree bit for bit, and both carry the
-    same provenance (engine aside). Ray logs nothing below WARNING."""
+def test_ray_engine_features_agree_with_local(local_cluster, subset, tmp_path, capsys, caplog, feature_cache):
+    """Same images, preprocessing and weights: the two engines' stores agree within float32 rounding, and both
+    carry the same provenance (engine aside). Ray logs nothing below WARNING."""
     common = ["--data", str(SCENE), "--limit-per-class", "1", "--model", "vgg16", "--weights", "imagenet-conv",
               "--layer", "pool2", "pool3", "--pool", "avg", "max", "--quiet"]
-    assert main(["extract", *common, "--out", str(tmp_path / "local"), "--cache", str(tmp_path / "cache"),
+    assert main(["extract", *common, "--out", str(tmp_path / "local"), "--cache", feature_cache,
                  "--workers", "0"]) == 0
     assert main(["extract", *common, "--out", str(tmp_path / "ray"), "--engine", "ray", "--concurrency", "2"]) == 0
     captured = capsys.readouterr()
@@ -74,10 +73,11 @@ def test_ray_engine_features_identical_to_local(local_cluster, subset, tmp_path,
                                                       ("pool3", "max")]
     for o in a.features:
         assert b.features[o].shape == a.features[o].shape
-        # Exact: VGG16 features (pool2…pool5, avg and max) were bit-identical across batch 1/7/16 and torch
-        # threads 1/2 (a Ray actor runs 1 thread, the local engine 2) on AMD Zen 3 (AVX2) and passed this test on
-        # Zen 5 (AVX-512) and Intel (AMX): python benchmarks/batch_thread_drift.py
-        assert np.array_equal(b.features[o], a.features[o]), o
+        # measured 0.0 for all four on AMD Zen 3 (AVX2): VGG16 pool2…pool5 were bit-identical across batch 1/7/16 and
+        # torch threads 1/2 there (a Ray actor runs 1 thread, the local engine 2; benchmarks/batch_thread_drift.py).
+        # Another CPU may pick thread-dependent kernels, as EfficientNet-Lite0's block5 does here (2.8e-07): the
+        # bound is float32 rounding, not bit equality
+        assert deviation(a.features[o], b.features[o]) <= 1e-6, o
     assert b.specs == a.specs
     pa_, pb = a.provenance, b.provenance
     assert (pa_["engine"], pb["engine"]) == ("local", "ray")
@@ -86,7 +86,7 @@ def test_ray_engine_features_identical_to_local(local_cluster, subset, tmp_path,
     assert pb["ray"]["concurrency"] == 2 and FeatureStore(tmp_path / "ray").num_rows == 30
 
 
-def test_killed_worker_loses_and_duplicates_nothing(local_cluster, subset, tmp_path):
+def test_killed_worker_loses_and_duplicates_nothing(local_cluster, subset, tmp_path, models, feature_cache):
     """An actor kills its own process on its first batch; Ray restarts it and retries the batch. The store then
     holds every image exactly once, with the features the local engine computes."""
     marker = tmp_path / "killed"
@@ -103,12 +103,13 @@ def test_killed_worker_loses_and_duplicates_nothing(local_cluster, subset, tmp_p
     assert sorted(paths) == sorted(os.path.abspath(p) for p in subset.paths) and len(set(paths)) == 30
 
     got = load_features(tmp_path / "ray")
-    ref = Extractor(load_model("efficientnet_lite0", "imagenet"), outputs, workers=0,
-                    cache=FeatureCache(tmp_path / "cache"), progress=False).extract(subset.paths)
+    ref = Extractor(models("efficientnet_lite0", "imagenet"), outputs, workers=0,
+                    cache=FeatureCache(feature_cache), progress=False).extract(subset.paths)
     # Not exact: EfficientNet-Lite0's block5 kernels depend on the thread count (a Ray actor runs 1 thread, the
     # local engine 2). Measured deviation (max row difference / row max) 2.8e-07 on AMD Zen 3 (AVX2) between 1
     # and 2 threads, 0 between batch 1/7/16 at equal threads (benchmarks/batch_thread_drift.py); Zen 5 (AVX-512)
-    # differed in the 6th–7th significant digit. 1e-5 is 35× the Zen 3 figure, still a bug-catching bound.
+    # differed in the 6th–7th significant digit (and this test measured 2.76e-07 again). 1e-5 is 35× the Zen 3
+    # figure, still a bug-catching bound.
     assert deviation(ref.features[outputs[0]], got.features[outputs[0]]) <= 1e-5
 
 

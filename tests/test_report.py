@@ -2,10 +2,11 @@
 embedded figures, provenance, and a command for each missing part — and it renders in a real browser (headless
 Chromium).
 
-The run, the layer and pre-training studies and the fine-tuning are real: ``transferlab run``, ``study`` and
-``finetune`` (head, 2 epochs) on 3 images per class of 15 Scene with EfficientNet-Lite0, through the CLI. The gray,
-C and augmentation studies are SYNTHETIC TEST FIXTURES written below (marked ``"_fixture"``; the report flags them),
-for what the real subset cannot show cheaply: fixed values, a study without figure, markup in a note.
+The run, the layers, pre-training, test-time augmentation (tta) and training-set augmentation (augment) studies
+and the fine-tuning are real: ``transferlab run``, ``study`` and ``finetune`` (head, 2 epochs) on 3 images per class
+of 15 Scene with EfficientNet-Lite0, through the CLI. The gray, C and pooling studies are SYNTHETIC TEST FIXTURES
+written below (marked ``"_fixture"``; the report flags them), for what the real subset cannot show cheaply: fixed
+values, a study without figure, markup in a note.
 """
 from __future__ import annotations
 
@@ -73,7 +74,7 @@ def _write_study(root: Path, name: str, columns: list[str], rows: list[dict], be
 
 
 def _write_fixtures(root: Path) -> None:
-    """The synthetic studies: gray (fixed accuracies), C (CV choice), augmentation (no figure, markup in a note)."""
+    """The synthetic studies: gray (fixed accuracies), C (CV choice), pooling (no figure, markup in a note)."""
     gray = [{"gray": "replicate", "accuracy": 0.8123, "conv1_mean_abs": 0.9, "conv1_scale_vs_replicate": 1.0,
              "max_rel_diff_vs_replicate": 0.0},
             {"gray": "conv1-mean", "accuracy": 0.7988, "conv1_mean_abs": 0.3, "conv1_scale_vs_replicate": 0.3333,
@@ -86,23 +87,29 @@ def _write_fixtures(root: Path) -> None:
               for i, (c, t) in enumerate([(0.01, 0.7011), (0.1, 0.7912), (1.0, 0.8123), (10.0, 0.8201)])]
     _write_study(root, "C", ["C", "cv_accuracy_on_train", "test_accuracy", "chosen_by_cv"], c_rows, c_rows[2],
                  ["CV chose C=1.0"])
-    aug = [{"augmentation": "none", "accuracy": 0.6001}, {"augmentation": "flip", "accuracy": 0.6502}]
-    _write_study(root, "augmentation", ["augmentation", "accuracy"], aug, aug[1],
+    pooling = [{"layer": "pool5", "pool": p, "l2": l2, "dim": 512, "accuracy": a}
+               for p, l2, a in [("avg", True, 0.6502), ("avg", False, 0.6001), ("max", True, 0.6301),
+                                ("max", False, 0.5802)]]
+    _write_study(root, "pooling", ["layer", "pool", "l2", "dim", "accuracy"], pooling, pooling[0],
                  ["<script>alert('not escaped')</script> & friends"], figure=False)
 
 
 @pytest.fixture(scope="module")
-def real_dir(tmp_path_factory) -> Path:
-    """Real records written by the CLI: a run, the layer and pre-training studies, a head fine-tuning."""
+def real_dir(tmp_path_factory, feature_cache) -> Path:
+    """Real records written by the CLI: a run, the layers, pre-training, tta and augment studies (the plain view and
+    the flip: the cheapest variant with a second view), a head fine-tuning."""
     if not (DATA / "train").is_dir():
         pytest.skip(f"15 Scene not found at {DATA}")
     root = tmp_path_factory.mktemp("real")
     common = ["--data", str(DATA), "--model", "efficientnet_lite0", "--weights", "imagenet", "--limit-per-class", "3",
-              "--cache", str(root / "cache"), "--quiet"]
+              "--cache", feature_cache, "--quiet"]
     assert main(["run", *common, "--layer", "avgpool", "--workers", "0", "--out", str(root / "runs" / "effnet")]) == 0
     assert main(["study", "layers", *common, "--workers", "0", "--out", str(root / "studies" / "layers")]) == 0
     assert main(["study", "pretraining", *common, "--layer", "avgpool", "--workers", "0",
                  "--out", str(root / "studies" / "pretraining")]) == 0
+    for study in ("tta", "augment"):
+        assert main(["study", study, *common, "--layer", "avgpool", "--variants", "none", "flip", "--workers", "0",
+                     "--out", str(root / "studies" / study)]) == 0
     assert main(["finetune", *common, "--mode", "head", "--epochs", "2", "--workers", "0",
                  "--out", str(root / "finetune" / "head")]) == 0
     return root
@@ -114,6 +121,8 @@ def records(real_dir) -> dict:
     return {"run": read_record(real_dir / "runs" / "effnet" / "result.json"),
             "layers": read_record(real_dir / "studies" / "layers" / "study.json"),
             "pretraining": read_record(real_dir / "studies" / "pretraining" / "study.json"),
+            "tta": read_record(real_dir / "studies" / "tta" / "study.json"),
+            "augment": read_record(real_dir / "studies" / "augment" / "study.json"),
             "finetune": read_record(real_dir / "finetune" / "head" / "finetune.json")}
 
 
@@ -221,6 +230,14 @@ def test_numbers_of_the_studies_are_those_of_their_records(report, records):
     pre, rnd = records["pretraining"].rows
     assert pre["pretrained"] and not rnd["pretrained"]
     assert f"<b>{pre['accuracy']:.4f}</b> versus random weights" in text and f"<b>{rnd['accuracy']:.4f}</b>" in text
+    # the real augmentation studies: every row of their tables, cell by cell, and the variant CV chose
+    further = _section(text, "further")
+    for name, variants in (("tta", ["none", "flip"]), ("augment", ["none", "flip", "flip"])):
+        study: StudyRecord = records[name]
+        assert [r["variant"] for r in study.rows] == variants and sum(r["chosen"] for r in study.rows) == 1
+        for row in study.rows:
+            assert "".join(f"<td>{html.escape(fmt(row[c], c))}</td>" for c in study.columns) in further, (name, row)
+        assert html.escape(study.notes[0]) in further
     # the fixture studies: gray equality, C chosen by CV
     assert "replicate <b>0.8123</b>, conv1-sum <b>0.8123</b>" in text and "give the same accuracy" in text
     assert "C = 1</b>" in text
@@ -265,7 +282,7 @@ def test_figures_are_embedded_and_decode(report):
     alts = [a.get("alt", "") for a in page.imgs]
     for expected in ("parameters per layer", "ImageNet predictions", "activation maps", "first-layer kernels",
                      "test card responses", "confusion matrix", "per-class accuracy", "training curves",
-                     "reference comparison", "layers study", "augmentation study"):
+                     "reference comparison", "layers study", "tta study", "augment study", "pooling study"):
         assert expected in alts, f"no figure {expected!r}"
     for a in page.imgs:
         m = re.match(r"data:(image/(png|jpeg));base64,(.+)$", a["src"], re.S)

@@ -13,8 +13,8 @@ from transferlab.experiment import assemble, extract_dataset, fit_and_evaluate, 
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("features"))
+def cache(feature_cache):
+    return feature_cache
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def test_run_command_writes_json_and_confusion_figure(shared_dir, cache, tmp_pat
     printed = capsys.readouterr().out
     assert "accuracy 0." in printed and "pretrained up to pool5" in printed
     saved = json.loads((out / "result.json").read_text())
-    assert saved["extraction"]["computed_images"] == 0  # everything came from the cache of the fixture run
+    assert saved["extraction"]["computed_images"] == 0  # everything came from the cache the fixture run filled
     assert (out / "confusion.png").stat().st_size > 10_000
 
 
@@ -117,8 +117,8 @@ def test_a_class_whose_images_are_all_unreadable_is_named(shared_dir, tmp_path, 
     assert code == 2 and "class 'Street' has no readable image in test" in capsys.readouterr().err
 
 
-def test_int8_run_records_its_numerics_and_training_calibration_set(shared_dir, cache, tmp_path, monkeypatch):
-    monkeypatch.setenv("TRANSFERLAB_CACHE", str(tmp_path))  # the quantized graph goes here
+def test_int8_run_records_its_numerics_and_training_calibration_set(shared_dir, cache, fresh_cache):
+    # the quantized graph goes to the fresh cache
     cfg = RunConfig(data=str(shared_dir / "data" / "15scene"), model="vgg16", weights="imagenet-conv",
                     layers=["pool1"], limit_per_class=1, cache=cache, workers=0, runtime="int8",
                     calibration_images=4)

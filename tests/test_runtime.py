@@ -1,4 +1,7 @@
-"""Every execution mode gives eager fp32's features within its stated tolerance, on real 15 Scene images."""
+"""Every execution mode gives eager fp32's features within a bound measured on real 15 Scene images (4 test
+images, one per class of coast, forest, kitchen, street; VGG16 imagenet-conv, pool5 avg and conv3_3 max), stated
+beside each test with the measurement; the runtimes' own TOLERANCE is only what they report, never what a test
+holds them to."""
 from __future__ import annotations
 
 import warnings
@@ -15,7 +18,6 @@ from transferlab.models.gray import apply_gray
 from transferlab.features import runtimes as runtime_module
 from transferlab.features.runtimes import (
     RUNTIMES,
-    TOLERANCE,
     deviation,
     export_onnx,
     make_runner,
@@ -38,44 +40,60 @@ def scene_paths(shared_dir):
 
 
 @pytest.fixture(scope="module")
-def batch(scene_paths):
-    pre = load_model("vgg16", "imagenet-conv").preprocess
+def batch(scene_paths, models):
+    pre = models("vgg16", "imagenet-conv").preprocess
     return torch.stack([pre.pixels(load_image(p)) for p in scene_paths])
 
 
-def _features(runtime: str, x: torch.Tensor, outputs=OUTPUTS, gray="replicate"):
-    model = load_model("vgg16", "imagenet-conv")  # its own copy: runners adapt the network in place
+def _features(runtime: str, x: torch.Tensor, outputs=OUTPUTS, gray="replicate", model=None):
+    """Features of the pixels ``x`` in ``runtime`` with VGG16: ``model`` (the session's, for ``replicate``: runners
+    change only the memory layout of its weights, never a value), else a copy of its own, which the folded gray
+    modes change."""
+    model = model or load_model("vgg16", "imagenet-conv")
     apply_gray(model.net, gray)
     return make_runner(FeatureNet(model.net, outputs), runtime, "cpu")(x)
 
 
 @pytest.fixture(scope="module")
-def reference(batch):
-    return _features("eager", batch)
+def vgg16(models):
+    return models("vgg16", "imagenet-conv")
+
+
+@pytest.fixture(scope="module")
+def reference(batch, vgg16):
+    return _features("eager", batch, model=vgg16)
+
+
+# deviation() from eager fp32, measured on AMD EPYC Zen 3 (AVX2, no AVX-512/VNNI/AMX), torch 2.13.0+cpu, ONNX Runtime
+# 1.32: onnx 4.1e-07 (pool5) and 1.0e-06 (conv3_3); bf16 0.0121 and 0.0150 (PyTorch's CPU autocast). Bounds: onnx
+# 10× the measurement (another summation order on another CPU), bf16 2× (bf16 rounds to 8 bits of mantissa on any
+# ISA; a cast in the wrong place deviates far more)
+BOUND = {"onnx": 1e-5, "bf16": 0.03}
 
 
 @pytest.mark.parametrize("runtime", ["onnx", "bf16"])
-def test_runtime_matches_eager_fp32_within_tolerance(runtime, batch, reference, tmp_path, monkeypatch):
-    monkeypatch.setenv("TRANSFERLAB_CACHE", str(tmp_path))  # the exported ONNX file goes here
+def test_runtime_matches_eager_fp32_within_its_measured_bound(runtime, batch, reference, vgg16, fresh_cache,
+                                                                monkeypatch):
+    # the exported ONNX file goes to the fresh cache
     monkeypatch.setattr(runtime_module, "ONNX_CPU_CHUNK", 3)  # 4 images: chunks of 3 and 1, reassembled in order
-    got = _features(runtime, batch)
+    got = _features(runtime, batch, model=vgg16)
     assert len(got) == len(reference)
     for ref, out in zip(reference, got):
         assert out.dtype == np.float32 and out.shape == ref.shape
         assert np.isfinite(out).all()
-        assert deviation(ref, out) <= TOLERANCE[runtime], (runtime, deviation(ref, out))
+        assert deviation(ref, out) <= BOUND[runtime], (runtime, deviation(ref, out))
     if RUNTIMES[runtime] != "fp32":
         assert max(deviation(r, o) for r, o in zip(reference, got)) > 0  # reported as inexact, and it is
 
 
-def test_eager_is_deterministic_and_independent_of_batch_split(batch, reference):
-    halves = [_features("eager", batch[:2]), _features("eager", batch[2:])]
+def test_eager_is_deterministic_and_independent_of_batch_split(batch, reference, vgg16):
+    halves = [_features("eager", batch[:2], model=vgg16), _features("eager", batch[2:], model=vgg16)]
     for i, ref in enumerate(reference):
         assert deviation(ref, np.concatenate([halves[0][i], halves[1][i]])) < 1e-5
 
 
 def test_onnx_export_is_cached_by_weights_outputs_and_size(tmp_path):
-    model = load_model("vgg16", "imagenet-conv")
+    model = load_model("alexnet", "imagenet-conv")  # its own: its weights are changed below; AlexNet: one conv
     net = FeatureNet(model.net, [("pool1", "avg")])
     a = export_onnx(net, (3, 64, 64), tmp_path)
     mtime = a.stat().st_mtime_ns
@@ -87,26 +105,25 @@ def test_onnx_export_is_cached_by_weights_outputs_and_size(tmp_path):
     assert export_onnx(net, (3, 64, 64), tmp_path) != a  # other weights
 
 
-def test_onnx_with_folded_gray_first_conv(batch, tmp_path, monkeypatch):
-    monkeypatch.setenv("TRANSFERLAB_CACHE", str(tmp_path))
+def test_onnx_with_folded_gray_first_conv(batch, fresh_cache):
     gray = batch[:2, :1]  # 15 Scene is gray: one channel into the folded first convolution
     ref = _features("eager", gray, [("relu2_2", "avg")], gray="conv1-sum")
     got = _features("onnx", gray, [("relu2_2", "avg")], gray="conv1-sum")
-    assert deviation(ref[0], got[0]) <= TOLERANCE["onnx"]
+    assert deviation(ref[0], got[0]) <= BOUND["onnx"]  # measured 2.4e-07 (Zen 3)
 
 
-def test_exact_runtimes_share_cache_entries_and_inexact_ones_do_not(tmp_path):
-    keys = {r: Extractor(load_model("vgg16", "imagenet-conv"), OUTPUTS, runtime=r, cache=FeatureCache(tmp_path)).keys
+def test_exact_runtimes_share_cache_entries_and_inexact_ones_do_not(tmp_path, models):
+    keys = {r: Extractor(models("vgg16", "imagenet-conv"), OUTPUTS, runtime=r, cache=FeatureCache(tmp_path)).keys
             for r in ("eager", "onnx", "bf16")}
     assert keys["eager"] == keys["onnx"]
     assert set(keys["bf16"].values()).isdisjoint(keys["eager"].values())
-    spec = Extractor(load_model("vgg16", "imagenet-conv"), OUTPUTS, runtime="bf16",
+    spec = Extractor(models("vgg16", "imagenet-conv"), OUTPUTS, runtime="bf16",
                      cache=FeatureCache(tmp_path)).specs[OUTPUTS[0]]
     assert spec["numerics"] == "bf16"  # recorded in the provenance of every result
 
 
-def test_unknown_runtime_and_fp16_on_cpu_are_refused():
-    net = FeatureNet(load_model("vgg16", "imagenet-conv").net, [("pool1", "avg")])
+def test_unknown_runtime_and_fp16_on_cpu_are_refused(models):
+    net = FeatureNet(models("vgg16", "imagenet-conv").net, [("pool1", "avg")])
     with pytest.raises(ValueError, match="unknown runtime"):
         make_runner(net, "tensorrt")
     with pytest.raises(ValueError, match="cuda"):
@@ -119,6 +136,9 @@ def test_deviation_is_relative_to_each_rows_scale():
     other = ref.copy()
     other[1, 1] += 1.0  # 1 on a row whose largest entry is 100
     assert deviation(ref, other) == pytest.approx(0.01)
+    small = ref.copy()
+    small[0, 1] += 0.02  # 0.02 on a row whose largest entry is 2: 0.01 of that row (0.0002 of the largest row)
+    assert deviation(ref, small) == pytest.approx(0.01)
     with pytest.raises(ValueError, match="shapes"):
         deviation(ref, ref[:1])
 
@@ -142,24 +162,29 @@ def train_paths(shared_dir):
     return sorted(root.glob("*/*.jpg"))
 
 
-def _int8_extractor(calibration, outputs=OUTPUTS, cache=None):
-    return Extractor(load_model("vgg16", "imagenet-conv"), outputs, runtime="int8", calibration=calibration,
+def _int8_extractor(model, calibration, outputs=OUTPUTS, cache=None):
+    return Extractor(model, outputs, runtime="int8", calibration=calibration,
                      cache=cache, progress=False)
 
 
-def test_int8_matches_eager_fp32_within_tolerance(batch, reference, train_paths, tmp_path, monkeypatch):
+def test_int8_matches_eager_fp32_within_its_measured_bound(batch, reference, train_paths, fresh_cache, models):
     # 8 training images (never the test images in `batch`), one quantization, cached under the ONNX folder
-    monkeypatch.setenv("TRANSFERLAB_CACHE", str(tmp_path))
-    ext = _int8_extractor(pick_calibration(train_paths, 8))
+    vgg = models("vgg16", "imagenet-conv")
+    ext = _int8_extractor(vgg, pick_calibration(train_paths, 8))
     got = ext.runner()(batch)
-    quantized = list((tmp_path / "onnx").glob("int8-*.onnx"))
+    quantized = list((fresh_cache / "onnx").glob("int8-*.onnx"))
     assert len(quantized) == 1
-    assert 0 < int8_deviation(quantized[0]) <= TOLERANCE["int8"]  # measured on calibration images when made
+    # measured on the calibration images when made, and stored beside the graph: 0.0576 (Zen 3, AVX2: ORT's u8×s8
+    # kernels; the 7-bit weights keep their 16-bit sums from saturating). 1.5× that: a recipe change that lets
+    # them saturate deviates 0.86
+    assert 0 < int8_deviation(quantized[0]) <= 0.09
     for ref, out in zip(reference, got, strict=True):
         assert out.dtype == np.float32 and out.shape == ref.shape and np.isfinite(out).all()
-        assert 0 < deviation(ref, out) <= TOLERANCE["int8"], deviation(ref, out)
+        # measured 0.0785 (pool5) and 0.0336 (conv3_3) on these test images (Zen 3); 0.116 on 64 test images with 200
+        # calibration images (benchmarks/int8_deviation.py). 1.5× the larger here
+        assert 0 < deviation(ref, out) <= 0.12, deviation(ref, out)
     mtime = quantized[0].stat().st_mtime_ns
-    again = _int8_extractor(pick_calibration(train_paths, 8)).runner()(batch[:1])  # the cached graph, reused
+    again = _int8_extractor(vgg, pick_calibration(train_paths, 8)).runner()(batch[:1])  # the cached graph, reused
     assert quantized[0].stat().st_mtime_ns == mtime
     np.testing.assert_allclose(again[0], got[0][:1], rtol=1e-5, atol=1e-6)
 
@@ -172,18 +197,19 @@ def test_an_int8_graph_beyond_its_bound_is_said_when_used():
         warn_int8(0.116)  # VGG16 pool5's
 
 
-def test_int8_features_are_keyed_and_labelled_by_their_calibration_set(train_paths, tmp_path):
+def test_int8_features_are_keyed_and_labelled_by_their_calibration_set(train_paths, tmp_path, models):
+    vgg = models("vgg16", "imagenet-conv")
     cache = FeatureCache(tmp_path)
-    a = _int8_extractor(train_paths[:3], cache=cache)
+    a = _int8_extractor(vgg, train_paths[:3], cache=cache)
     spec = a.specs[OUTPUTS[0]]
     assert spec["numerics"] == "int8"
     assert spec["calibration"]["images"] == 3 and spec["calibration"]["recipe"] == RECIPE
-    eager = Extractor(load_model("vgg16", "imagenet-conv"), OUTPUTS, cache=cache).keys
+    eager = Extractor(vgg, OUTPUTS, cache=cache).keys
     assert set(a.keys.values()).isdisjoint(eager.values())
-    assert _int8_extractor(train_paths[2::-1], cache=cache).keys == a.keys  # the set, not its order
-    assert set(_int8_extractor(train_paths[1:4], cache=cache).keys.values()).isdisjoint(a.keys.values())
+    assert _int8_extractor(vgg, train_paths[2::-1], cache=cache).keys == a.keys  # the set, not its order
+    assert set(_int8_extractor(vgg, train_paths[1:4], cache=cache).keys.values()).isdisjoint(a.keys.values())
     assert numerics_record(a.specs) == {"numerics": "int8", "calibration": spec["calibration"]}
-    assert numerics_record(Extractor(load_model("vgg16", "imagenet-conv"), OUTPUTS).specs) == {"numerics": "fp32"}
+    assert numerics_record(Extractor(vgg, OUTPUTS).specs) == {"numerics": "fp32"}
 
 
 def test_int8_calibrates_on_training_images_only(shared_dir, tmp_path):
@@ -204,8 +230,8 @@ def test_int8_calibrates_on_training_images_only(shared_dir, tmp_path):
         training_calibration(load_dataset(flat))
 
 
-def test_int8_without_calibration_and_calibration_without_int8_are_refused(train_paths):
-    model = load_model("vgg16", "imagenet-conv")
+def test_int8_without_calibration_and_calibration_without_int8_are_refused(train_paths, models):
+    model = models("vgg16", "imagenet-conv")
     with pytest.raises(ValueError, match="needs calibration images"):
         Extractor(model, OUTPUTS, runtime="int8")
     with pytest.raises(ValueError, match="for runtime 'int8'"):
@@ -218,7 +244,7 @@ def test_int8_without_calibration_and_calibration_without_int8_are_refused(train
         make_runner(FeatureNet(model.net, [("pool1", "avg")]), "int8", "cuda")
 
 
-def test_int8_efficientnet_lite_features_stay_within_their_bound(shared_dir, train_paths, tmp_path, monkeypatch):
+def test_int8_efficientnet_lite_features_stay_within_their_bound(shared_dir, train_paths, fresh_cache):
     # EfficientNet-Lite0 avgpool under its family's recipe on this CPU (stem and blocks 0-2 in float; without VNNI
     # 7-bit int8 weights, 8-bit uint8 ones for the 1x1 convolutions), 16 calibration training images, 16 test
     # images. Measured without VNNI (AMD Zen 3, AVX2): 0.144 here; 0.135 over 64 test images with 200 calibration
@@ -229,9 +255,8 @@ def test_int8_efficientnet_lite_features_stay_within_their_bound(shared_dir, tra
     pre = models[0].preprocess
     x = torch.stack([pre.pixels(load_image(p)) for p in test[:: len(test) // 16][:16]])
     ref = make_runner(FeatureNet(models[0].net, [("avgpool", "avg")]), "eager")(x)[0]
-    monkeypatch.setenv("TRANSFERLAB_CACHE", str(tmp_path))  # the exported and quantized graphs go here
     ext = Extractor(models[1], [("avgpool", "avg")], runtime="int8", calibration=pick_calibration(train_paths, 16),
                     progress=False)
     assert "efficientnetlite-fp32:_conv_stem+_blocks.0+_blocks.1+_blocks.2" in ext.calibration.identity()["recipe"]
     got = ext.runner()(x)[0]
-    assert deviation(ref, got) <= LITE0_INT8_BOUND < TOLERANCE["int8"], deviation(ref, got)
+    assert deviation(ref, got) <= LITE0_INT8_BOUND, deviation(ref, got)

@@ -281,8 +281,7 @@ def test_a_run_of_several_splits_saves_the_first_splits_model_and_says_so(cfg, t
 
 
 @pytest.mark.slow  # exports and quantizes VGG16 up to pool1 (once per fresh cache)
-def test_an_int8_model_calibrates_on_its_recorded_training_images(cfg, tmp_path, monkeypatch):
-    monkeypatch.setenv("TRANSFERLAB_CACHE", str(tmp_path))  # the quantized graph goes here
+def test_an_int8_model_calibrates_on_its_recorded_training_images(cfg, tmp_path, fresh_cache):
     c = replace(cfg, model="vgg16", weights="imagenet-conv", layers=["pool1"], limit_per_class=1, runtime="int8",
                 calibration_images=4)
     trained, clf, test, x = saved(c, tmp_path / "m")

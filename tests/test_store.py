@@ -126,16 +126,15 @@ def test_shards_of_different_extractions_are_refused(tmp_path, synthetic):
 
 
 @pytest.mark.skipif(not SCENE.is_dir(), reason="15 Scene not found under ../shared (TRANSFERLAB_SHARED)")
-def test_local_engine_writes_the_store_run_reads(tmp_path, capsys):
+def test_local_engine_writes_the_store_run_reads(tmp_path, capsys, feature_cache, models):
     """``transferlab extract`` (local engine) on a real subset: the store holds the Extractor's exact features,
     the provenance, and what ``run`` and the streaming SGD need."""
     from transferlab.experiment import assemble
     from transferlab.features.cache import FeatureCache
     from transferlab.features.extractor import Extractor
-    from transferlab.models.builder import load_model
     from transferlab.classify.streaming import train_sgd
 
-    out, cache = tmp_path / "features", tmp_path / "cache"
+    out, cache = tmp_path / "features", Path(feature_cache)
     args = ["extract", "--data", str(SCENE), "--limit-per-class", "1", "--model", "efficientnet_lite0",
             "--weights", "imagenet", "--layer", "block3", "block5", "--pool", "avg", "--out", str(out),
             "--cache", str(cache), "--quiet", "--workers", "0"]
@@ -149,10 +148,10 @@ def test_local_engine_writes_the_store_run_reads(tmp_path, capsys):
     assert stored.classes == ds.classes and len(stored.paths) == 30
     assert stored.paths == [os.path.abspath(p) for p in ds.paths]
     assert stored.labels.tolist() == ds.labels.tolist() and stored.split.tolist() == ds.split.tolist()
-    model = load_model("efficientnet_lite0", "imagenet")
+    model = models("efficientnet_lite0", "imagenet")
     outputs = [("block3", "avg"), ("block5", "avg")]
     ext = Extractor(model, outputs, workers=0, cache=FeatureCache(cache), progress=False).extract(ds.paths)
-    assert ext.computed == 0  # all from the cache the command filled
+    assert ext.computed == 0  # all from the cache (the command filled what it lacked)
     for o in outputs:
         assert np.array_equal(stored.features[o], ext.features[o])
     prov = stored.provenance
@@ -165,4 +164,5 @@ def test_local_engine_writes_the_store_run_reads(tmp_path, capsys):
 
     res = train_sgd(out, epochs=3, chunk_rows=7)
     assert res["train_rows"] == 15 and res["test_rows"] == 15
-    assert 0.0 <= res["accuracy"] <= 1.0 and len(res["confusion_matrix"]) == 15
+    # measured 0.2667 (4 of the 15 test images, seeded SGD over chunks of 7 rows, 3 epochs; Zen 3); chance 0.067
+    assert res["accuracy"] >= 0.2 and len(res["confusion_matrix"]) == 15

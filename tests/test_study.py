@@ -12,10 +12,9 @@ from transferlab.studies.runner import run_study
 
 
 @pytest.fixture(scope="module")
-def base(shared_dir, tmp_path_factory):
+def base(shared_dir, feature_cache):
     return RunConfig(data=str(shared_dir / "data" / "15scene"), model="vgg16", weights="imagenet-conv",
-                     layers=["pool4"], limit_per_class=3, cache=str(tmp_path_factory.mktemp("cache")), workers=0,
-                     progress=False)
+                     layers=["pool4"], limit_per_class=3, cache=feature_cache, workers=0, progress=False)
 
 
 def _run(name, cfg, tmp_path):
@@ -46,31 +45,53 @@ def test_pooling_study_covers_every_pooling_with_and_without_l2(base, tmp_path):
 
 
 def test_gray_study_shows_conv1_sum_equals_replicate_and_conv1_mean_shrinks_activations(base, tmp_path):
-    s = _run("gray", base, tmp_path)
+    # pool2: what the gray modes change happens at the first convolution; pool2 is a third of pool4's multiply-adds
+    s = _run("gray", RunConfig(**{**base.__dict__, "layers": ["pool2"]}), tmp_path)
     rows = {r["gray"]: r for r in s["rows"]}
-    assert rows["conv1-sum"]["max_rel_diff_vs_replicate"] < 1e-4
-    assert rows["conv1-sum"]["accuracy"] == rows["replicate"]["accuracy"]
-    # kernels averaged, not summed: weighted sums shrink 3x, the unchanged biases keep part (measured 0.76)
-    assert 0.5 < rows["conv1-mean"]["conv1_scale_vs_replicate"] < 0.9
-    assert rows["conv1-mean"]["max_rel_diff_vs_replicate"] > 0.05
+    # measured (Zen 3, 45 train / 45 test images): conv1-sum's pool2 features differ from replicate's by 1.2e-06
+    # relative (float32 summation order); both accuracies 0.4889. A difference that small can flip only an image whose
+    # two best SVM scores tie: one test image of 45 is allowed, not bit-equal accuracies
+    assert rows["conv1-sum"]["max_rel_diff_vs_replicate"] < 1e-5
+    assert abs(rows["conv1-sum"]["accuracy"] - rows["replicate"]["accuracy"]) <= 1 / 45 + 1e-9
+    # kernels averaged, not summed: weighted sums shrink 3x, the unchanged biases keep part (measured 0.7585 on these
+    # images; 0.76 at pool4: the scale is conv1's); the features move by 0.88 of their largest value
+    assert 0.7 < rows["conv1-mean"]["conv1_scale_vs_replicate"] < 0.8
+    assert rows["conv1-mean"]["max_rel_diff_vs_replicate"] > 0.3
+    assert rows["replicate"]["accuracy"] > 0.35  # measured 0.4889 at pool2; chance 1/15
 
 
+# Measured on Zen 3 with VGG16 pool4, 3 images per class and split (45 train / 45 test; one image is 0.022): C grid
+# 0.7778-0.8222, CV chose C=10 (test 0.8222); linear-svm 0.8, logreg 0.7778, ridge 0.8, knn 0.6889, rbf-svm 0.7778;
+# PCA 8 dims 0.6222, 16 and 32 dims 0.8, no PCA 0.8; fixed split 0.8, random:10 (2 per class) 0.7733 ± 0.0528;
+# pretrained 0.8, random weights 0.2.
+# Thresholds: about 4 test images below each measurement; chance is 1/15 = 0.067.
 @pytest.mark.parametrize("name", ["C", "classifiers", "pca", "protocol", "pretraining"])
 def test_classifier_side_studies(name, base, tmp_path):
     cfg = base if name != "protocol" else RunConfig(**{**base.__dict__, "train_per_class": 2})
     s = _run(name, cfg, tmp_path)
-    accs = [r.get("accuracy", r.get("test_accuracy")) for r in s["rows"]]
-    assert all(0 <= a <= 1 for a in accs)
+    rows = s["rows"]
     if name == "C":
-        assert sum(r["chosen_by_cv"] for r in s["rows"]) == 1
+        assert sum(r["chosen_by_cv"] for r in rows) == 1
+        chosen = next(r for r in rows if r["chosen_by_cv"])
+        assert chosen["cv_accuracy_on_train"] == max(r["cv_accuracy_on_train"] for r in rows)  # CV's own best
+        assert chosen["test_accuracy"] >= 0.72 and min(r["test_accuracy"] for r in rows) >= 0.7
     if name == "classifiers":
-        assert [r["classifier"] for r in s["rows"]] == ["linear-svm", "logreg", "ridge", "knn", "rbf-svm"]
+        acc = {r["classifier"]: r["accuracy"] for r in rows}
+        assert list(acc) == ["linear-svm", "logreg", "ridge", "knn", "rbf-svm"]
+        assert acc["linear-svm"] >= 0.72 and min(acc.values()) >= 0.6
+    if name == "pca":
+        acc = {r["pca_dims"]: r["accuracy"] for r in rows}
+        assert list(acc) == [8, 16, 32, 512] and [r["pca"] for r in rows] == [True, True, True, False]
+        assert acc[512] >= 0.72 and acc[32] >= 0.72
+        assert 0.5 <= acc[8] <= acc[512] - 0.1  # 8 dimensions lose what the SVM needs (measured 0.18 lower)
     if name == "protocol":
-        assert s["rows"][1]["splits"] == 10 and s["rows"][1]["accuracy_std"] > 0
+        fixed, rnd = rows
+        assert (fixed["splits"], rnd["splits"]) == (1, 10) and fixed["accuracy"] >= 0.72
+        assert rnd["accuracy"] >= 0.65 and 0 < rnd["accuracy_std"] < 0.15
     if name == "pretraining":
-        pre, rnd = s["rows"]
+        pre, rnd = rows
         assert pre["pretrained"] and not rnd["pretrained"] and "RANDOM WEIGHTS" in rnd["weights"]
-        assert pre["accuracy"] > rnd["accuracy"] + 0.2
+        assert pre["accuracy"] >= 0.72 and pre["accuracy"] > rnd["accuracy"] + 0.3  # measured 0.8 against 0.2
 
 
 def test_every_registered_study_has_a_question_a_function_and_a_report_section():

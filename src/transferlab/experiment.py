@@ -29,16 +29,16 @@ from transferlab.provenance import (
 
 
 def fill_defaults(cfg: RunConfig, default_layers: Callable[[], tuple[list[str], str]], fixed_split: bool,
-                  log: Callable[[str], None] = lambda msg: None) -> tuple[RunConfig, dict]:
+                  log: Callable[[str], None] = lambda msg: None, where=None) -> tuple[RunConfig, dict]:
     """``cfg`` with what it leaves open chosen — the layers (``default_layers()``: layers and why) and protocol
     ``auto`` — and the reason for each choice (said through ``log``, and recorded). Layers ``[]`` stay open: the
-    studies that choose their own layers."""
+    studies that choose their own layers. ``where``: the dataset (or store) that errors name."""
     why = {}
     if cfg.layers is None:
         layers, why["layers"] = default_layers()
         cfg = replace(cfg, layers=layers)
         log(f"layer {'+'.join(layers)}: {why['layers']}")
-    protocol, reason = resolve_protocol(cfg.protocol, fixed_split)
+    protocol, reason = resolve_protocol(cfg.protocol, fixed_split, where)
     if protocol != cfg.protocol:
         why["protocol"] = reason
         cfg = replace(cfg, protocol=protocol)
@@ -144,7 +144,7 @@ def train_experiment(cfg: RunConfig, log: Callable[[str], None] = lambda msg: No
                              f"{', '.join(f'{layer}/{pool}' for layer, pool in stored)}")
         ext = load_stored(cfg.features, [(layer, cfg.pool) for layer in cfg.layers or held])
         cfg, chosen = fill_defaults(cfg, lambda: (held, f"the layers {cfg.features} holds with pool {cfg.pool}"),
-                                    bool((ext.split == "train").any()), log)
+                                    bool((ext.split == "train").any()), log, cfg.features)
         outputs = [(layer, cfg.pool) for layer in cfg.layers]
         classes, y_all, split, paths = ext.classes, ext.labels, ext.split, ext.paths
         source = {**ext.provenance, "label": ext.provenance.get("label", ext.provenance.get("model")),
@@ -153,7 +153,7 @@ def train_experiment(cfg: RunConfig, log: Callable[[str], None] = lambda msg: No
     else:
         dataset = load_dataset(cfg.data, cfg.limit_per_class)
         model = model or load_run_model(cfg)
-        cfg, chosen = fill_defaults(cfg, lambda: default_layers(model), dataset.has_fixed_split, log)
+        cfg, chosen = fill_defaults(cfg, lambda: default_layers(model), dataset.has_fixed_split, log, dataset.root)
         outputs = [(layer, cfg.pool) for layer in cfg.layers]
         dataset, model, ext = extract_dataset(cfg, outputs, (dataset, model))
         classes, y_all, split = dataset.classes, dataset.labels[ext.ok], dataset.split[ext.ok]

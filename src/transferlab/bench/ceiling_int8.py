@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from transferlab.features.extractor import FeatureNet
+from transferlab.features.runtimes import check_runtime
 from transferlab.bench.ceiling import layer_calls, layer_names
 
 
@@ -71,6 +72,7 @@ def matmul_integer(n: int):
 def int8_kernels(model, output: tuple[str, str], batch_size: int, n: int):
     """(name, call, GOP) of the int8 ceiling's kernels: the n×n MatMulInteger, then each distinct convolution
     of ``model``'s network up to ``output`` alone (names as the fp32 ceiling's, way ``ort-int8``)."""
+    check_runtime("int8")  # the packages its graphs are built and run with, named if missing
     sess, feed = matmul_integer(n)
     yield f"ort-int8: MatMulInteger {n}²", lambda: sess.run(None, feed), 2 * n**3 / 1e9
     shape = (3, model.preprocess.crop, model.preprocess.crop)

@@ -23,11 +23,14 @@ from PIL import Image
 from torch import nn
 
 from transferlab.data.images import load_image
+from transferlab.extras import MissingExtra
 from transferlab.features.cache import FeatureCache
 from transferlab.features.extractor import Extractor, FeatureNet
 from transferlab.models.builder import load_model
 from transferlab.bench.ceiling import best_seconds, layer_kernels, matmul_kernels
 from transferlab.bench.ceiling_int8 import int8_kernels
+
+RESULT, MISSING = "BENCH-RESULT ", "BENCH-MISSING "  # a child's last line: its result, or the package it lacks
 
 
 @dataclass
@@ -148,11 +151,13 @@ def child_main(spec: dict) -> None:
     feats = out.pop("features", None)
     if feats is not None and spec.get("save"):
         np.save(spec["save"], feats)
-    print("BENCH-RESULT " + json.dumps(out), flush=True)
+    print(RESULT + json.dumps(out), flush=True)
 
 
 def run_child(spec: dict, work: Path) -> dict:
-    """Run one configuration in a fresh process; its result plus the peak RSS of its process tree."""
+    """Run one configuration in a fresh process; its result plus the peak RSS of its process tree. A child that
+    lacks an optional package ends with that one line (:class:`~transferlab.extras.MissingExtra`), not its
+    traceback."""
     work.mkdir(parents=True, exist_ok=True)
     spec_file = work / "spec.json"
     spec_file.write_text(json.dumps(spec))
@@ -166,16 +171,23 @@ def run_child(spec: dict, work: Path) -> dict:
         p.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
         errors = err.read()
-    lines = [line for line in out.splitlines() if line.startswith("BENCH-RESULT ")]
+    missing = [line[len(MISSING):] for line in out.splitlines() if line.startswith(MISSING)]
+    if missing:
+        raise MissingExtra(f"benchmark configuration {spec['name']}: {missing[-1]}")
+    lines = [line for line in out.splitlines() if line.startswith(RESULT)]
     if p.returncode or not lines:
         raise RuntimeError(f"benchmark configuration {spec['name']} failed (exit {p.returncode}):\n{errors[-3000:]}")
-    result = json.loads(lines[-1][len("BENCH-RESULT "):])
+    result = json.loads(lines[-1][len(RESULT):])
     result["peak_mb"] = usage.ru_maxrss / 1024  # kilobytes on Linux
     return result
 
 
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--child":
-        child_main(json.loads(Path(sys.argv[2]).read_text()))
+        try:
+            child_main(json.loads(Path(sys.argv[2]).read_text()))
+        except MissingExtra as e:
+            print(MISSING + str(e), flush=True)
+            sys.exit(3)
     else:
         sys.exit("usage: transferlab bench (this module's own entry point is for its child processes)")

@@ -44,7 +44,7 @@ from transferlab.data.datasets import load_dataset
 from transferlab.data.samples import SAMPLES, sample_array
 from transferlab.features.extractor import FeatureNet, default_workers
 from transferlab.features.quantize import recipe_for, training_calibration
-from transferlab.features.runtimes import RUNTIMES, TOLERANCE, deviation
+from transferlab.features.runtimes import RUNTIMES, TOLERANCE, check_runtime, deviation
 from transferlab.models.builder import default_feature_layer
 from transferlab.bench.child import BenchConfig, load_weights, run_child, weights_tag
 from transferlab.machine import ISA_FLAGS, cpu_info, onednn_bf16
@@ -151,8 +151,7 @@ def _ceilings(results: dict[str, list[dict]]) -> dict:
 def run_bench(cfg: BenchConfig, log=lambda msg: None) -> dict:
     runtimes = cfg.runtimes or default_runtimes(cfg.device)
     for r in runtimes:
-        if r not in RUNTIMES:
-            raise ValueError(f"unknown runtime {r!r}; choose from {', '.join(RUNTIMES)}")
+        check_runtime(r, cfg.device)  # before any child starts: one line for a missing package or device
     model = load_weights(cfg)
     cfg = replace(cfg, layer=cfg.layer or default_feature_layer(model)[0])
     workers = default_workers() if cfg.workers is None else cfg.workers

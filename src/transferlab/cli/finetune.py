@@ -17,7 +17,8 @@ from transferlab.plots.confusion import confusion_figure
 
 
 def run(args) -> int:
-    protocol, why = resolve_protocol(args.protocol, load_dataset(args.data, args.limit_per_class).has_fixed_split)
+    dataset = load_dataset(args.data, args.limit_per_class)
+    protocol, why = resolve_protocol(args.protocol, dataset.has_fixed_split, dataset.root)
     if protocol != args.protocol:
         print(f"protocol {protocol}: {why}", file=sys.stderr if args.json else sys.stdout)
     out = Path(args.out or f"runs/finetune-{args.model}-{args.mode}")

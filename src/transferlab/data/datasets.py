@@ -128,10 +128,14 @@ def parse_protocol(protocol: str) -> tuple[str, float]:
                      f"holdout:F (a seeded split holding out the fraction F of each class)")
 
 
-def resolve_protocol(protocol: str, fixed_split: bool) -> tuple[str, str]:
+def resolve_protocol(protocol: str, fixed_split: bool, where: str | Path | None = None) -> tuple[str, str]:
     """``auto`` → ``fixed`` when the dataset has train/ and test/ folders, else ``holdout:{HOLDOUT_FRACTION}``;
-    with the reason, said to the user and recorded. Other protocols are returned as given."""
+    with the reason, said to the user and recorded. Other protocols are returned as given; ``fixed`` without
+    those folders is refused (naming the dataset, ``where``, when given)."""
     parse_protocol(protocol)
+    if protocol == "fixed" and not fixed_split:
+        raise DatasetError(f"{f'{where}: ' if where else ''}protocol 'fixed' needs train/ and test/ folders; use "
+                           "auto, holdout:F or random:N for a layout of class folders")
     if protocol != "auto":
         return protocol, "as asked"
     if fixed_split:
@@ -151,9 +155,6 @@ def make_splits(labels: np.ndarray, split: np.ndarray, protocol: str, train_per_
     idx = np.arange(len(labels))
     name = (lambda c: repr(classes[c])) if classes else (lambda c: str(int(c)))
     if kind == "fixed":
-        if not (split == "train").any():
-            raise DatasetError("protocol 'fixed' needs train/ and test/ folders; use auto, holdout:F or random:N "
-                               "for a layout of class folders")
         return [Split(idx[split == "train"], idx[split == "test"], None)]
     if kind == "holdout":
         rng = np.random.default_rng(seed)

@@ -7,6 +7,7 @@ import numpy as np
 from PIL import Image
 from sklearn.datasets import load_sample_image
 
+from transferlab.extras import require
 from transferlab.files import atomic_path, cache_dir
 
 # name -> (package, loader argument): skimage.data.<name>() or sklearn's load_sample_image(<file>)
@@ -20,11 +21,7 @@ def sample_array(name: str) -> np.ndarray:
     package, arg = SAMPLES[name]
     if package == "sklearn":
         return load_sample_image(arg)
-    try:
-        from skimage import data
-    except ImportError:
-        raise RuntimeError("the sample photos need scikit-image: pip install 'transferlab[samples]'") from None
-    return getattr(data, arg)()
+    return getattr(require("skimage.data", f"the sample photo {name!r}"), arg)()
 
 
 def sample_path(name: str, folder: str | Path | None = None) -> Path:

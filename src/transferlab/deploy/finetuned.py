@@ -56,7 +56,7 @@ def finetune_training(record: FinetuneRecord) -> dict:
     dataset = load_dataset(cfg.run.data, cfg.run.limit_per_class)
     bad = {str(b["path"]) for b in (record.images.bad_files if record.images else [])}
     ok = np.array([i for i, p in enumerate(dataset.paths) if str(p) not in bad], dtype=int)
-    train, val, _ = training_split(dataset.labels[ok], dataset.split[ok], cfg)
+    train, val, _ = training_split(dataset.labels[ok], dataset.split[ok], cfg, dataset)
     training = training_images(dataset.root, [dataset.paths[ok[i]] for i in train], dataset.labels[ok[train]],
                                dataset.classes)
     return {**training, "validation_images": int(len(val))}

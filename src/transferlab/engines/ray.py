@@ -31,6 +31,7 @@ import numpy as np
 from transferlab.config import RunConfig
 from transferlab.data.datasets import ImageDataset
 from transferlab.engines.base import Engine, EngineRun, refuse_strict
+from transferlab.extras import require
 from transferlab.features.extractor import Extractor, _collate, _Decode, file_hash
 from transferlab.features.store import FeatureStore, build_metadata, dataset_rows, make_table, store_schema
 from transferlab.models.builder import load_run_model
@@ -123,12 +124,10 @@ def check_store(out: str, n: int) -> tuple[int, list[tuple[str, str]]]:
 
 
 def _import_ray():
-    try:
-        import ray
-        import ray.data  # noqa: F401
-    except ImportError:
-        raise RuntimeError("--engine ray needs Ray Data: pip install 'transferlab[ray]'") from None
-    return ray
+    """Ray with Ray Data (and what Ray Data imports: pyarrow, pandas), or one line naming the extra."""
+    for module in ("ray", "ray.data", "pyarrow", "pandas"):
+        require(module, "--engine ray")
+    return require("ray", "--engine ray")
 
 
 def actor_extractor(cfg: RunConfig, outputs) -> Extractor:
@@ -158,7 +157,7 @@ class RayEngine(Engine):
             raise ValueError("--runtime int8 runs on the local engine, where its calibration set is chosen and the "
                              "graph quantized: use --engine local")
         ray = _import_ray()
-        import pyarrow as pa
+        pa = require("pyarrow", "--engine ray")
 
         t0 = time.perf_counter()
         outputs = [tuple(o) for o in dict.fromkeys(tuple(o) for o in outputs)]

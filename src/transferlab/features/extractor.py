@@ -24,7 +24,7 @@ from transferlab.models.gray import apply_gray
 from transferlab.models.loaded import LoadedModel
 from transferlab.models.pooling import Pool
 from transferlab.features.quantize import CALIBRATION_BATCH, Calibration, Recipe, recipe_for, training_calibration
-from transferlab.features.runtimes import RUNTIMES, make_runner
+from transferlab.features.runtimes import RUNTIMES, check_runtime, make_runner
 
 
 class FeatureNet(nn.Module):
@@ -148,8 +148,7 @@ class Extractor:
                  workers: int | None = None, device: str = "cpu", cache: FeatureCache | None = None,
                  progress: bool | None = None, calibration: Sequence[str | Path] | None = None):
         model.check_layers([layer for layer, _ in outputs])
-        if runtime not in RUNTIMES:
-            raise ValueError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
+        check_runtime(runtime, device)  # before any work: a missing package or device is one line now
         self.model, self.outputs, self.gray, self.runtime = model, list(dict.fromkeys(outputs)), gray, runtime
         self.channels = apply_gray(model.net, gray)
         self.preprocess = model.preprocess.with_mode(resize).with_size(input_size)

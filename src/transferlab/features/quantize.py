@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from transferlab.extras import require
 from transferlab.files import atomic_path, atomic_write
 from transferlab.machine import has_vnni
 from transferlab.options import CALIBRATION_IMAGES
@@ -158,17 +159,16 @@ class _Reader:
 
 
 def quantized_path(fp32: Path, calibration: Calibration) -> Path:
-    import onnxruntime as ort
-
+    ort = require("onnxruntime", "runtime 'int8'")
     h = hashlib.blake2b(f"{fp32.stem} {calibration.hash} ort={ort.__version__}".encode(), digest_size=16)
     return fp32.with_name(f"int8-{h.hexdigest()}.onnx")
 
 
 def quantize(fp32: Path, calibration: Calibration) -> Path:
     """The int8 QDQ graph of the fp32 ONNX file ``fp32`` (one input), calibrated once and cached."""
-    import onnx
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
+    onnx = require("onnx", "runtime 'int8' (ONNX Runtime's quantization)")
+    q = require("onnxruntime.quantization", "runtime 'int8' (ONNX Runtime's quantization)")
+    quant_pre_process = require("onnxruntime.quantization.shape_inference", "runtime 'int8'").quant_pre_process
 
     path = quantized_path(fp32, calibration)
     if path.exists():
@@ -185,11 +185,11 @@ def quantize(fp32: Path, calibration: Calibration) -> Path:
         root, level = logging.getLogger(), logging.getLogger().level
         root.setLevel(logging.ERROR)
         try:
-            quantize_static(str(pre), str(out), _Reader(iter(calibration.batches()), graph.input[0].name),
-                            quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
-                            weight_type=QuantType.QInt8, per_channel=True, reduce_range=recipe.reduce_range,
-                            nodes_to_exclude=recipe.excluded(graph), calibrate_method=CalibrationMethod.MinMax,
-                            extra_options={"TensorQuantOverrides": recipe.overrides(graph, QuantType.QUInt8)})
+            q.quantize_static(str(pre), str(out), _Reader(iter(calibration.batches()), graph.input[0].name),
+                              quant_format=q.QuantFormat.QDQ, activation_type=q.QuantType.QUInt8,
+                              weight_type=q.QuantType.QInt8, per_channel=True, reduce_range=recipe.reduce_range,
+                              nodes_to_exclude=recipe.excluded(graph), calibrate_method=q.CalibrationMethod.MinMax,
+                              extra_options={"TensorQuantOverrides": recipe.overrides(graph, q.QuantType.QUInt8)})
         finally:
             root.setLevel(level)
         with atomic_path(path) as dest:  # a concurrent process writes an equivalent graph

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import hashlib
-import importlib.util
 import io
 import warnings
 from collections.abc import Callable
@@ -35,6 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from transferlab.extras import require
 from transferlab.features.quantize import CHECK_IMAGES, Calibration, int8_deviation, quantize, store_int8_deviation
 from transferlab.files import atomic_path, cache_dir
 from transferlab.options import RUNTIMES
@@ -50,7 +50,10 @@ ONNX_EXPORTER = "dynamo"
 # ONNX Runtime's CPU convolutions gain nothing from large batches but hold every image's buffers at once:
 # VGG16 in chunks of 4 peaked ~0.25 GB lower than batch 16, at the same speed
 ONNX_CPU_CHUNK = 4
-ONNX_PACKAGES = ("onnx", "onnxruntime", "onnxscript")  # the [onnx] extra
+# the optional packages (the onnx extra) that the runtimes running an ONNX export need: torch.onnx's dynamo exporter
+# builds the graph with onnxscript and onnx, ONNX Runtime runs it (and quantizes it for int8)
+ONNX_PACKAGES = ("onnxruntime", "onnx", "onnxscript")
+ONNX_RUNTIMES = ("onnx", "int8")
 
 
 def deviation(reference: np.ndarray, other: np.ndarray) -> float:
@@ -67,7 +70,9 @@ def deviation(reference: np.ndarray, other: np.ndarray) -> float:
     return float(np.max(err / np.maximum(scale, np.finfo(np.float32).tiny)))
 
 
-def _check(runtime: str, device: str) -> None:
+def check_runtime(runtime: str, device: str = "cpu") -> None:
+    """One line, before any work, when ``runtime`` cannot run on ``device`` here: an unknown runtime, a GPU mode on
+    the CPU (or the reverse), no CUDA device, or a missing optional package (which names the extra to install)."""
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
     if runtime == "int8" and device != "cpu":
@@ -76,13 +81,15 @@ def _check(runtime: str, device: str) -> None:
         raise ValueError("runtime 'fp16' is GPU mixed precision: use it with --device cuda (on a CPU use bf16)")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError(f"--device {device}: no CUDA device is available to this PyTorch ({torch.__version__})")
+    for module in ONNX_PACKAGES if runtime in ONNX_RUNTIMES else ():
+        require(module, f"runtime {runtime!r}")
 
 
 def make_runner(net: nn.Module, runtime: str = "eager", device: str = "cpu",
                 calibration: Calibration | None = None) -> Callable[[torch.Tensor], list[np.ndarray]]:
     """A callable: (N, C, H, W) float batch → one float32 array (N, D) per output of ``net``. ``int8`` needs
     its ``calibration`` (training images); the other runtimes take none."""
-    _check(runtime, device)
+    check_runtime(runtime, device)
     if (runtime == "int8") != (calibration is not None):
         raise ValueError("runtime 'int8' needs calibration images (training images only)" if runtime == "int8"
                          else f"calibration images are for runtime 'int8', not {runtime!r}")
@@ -132,8 +139,7 @@ def warn_int8(found: float) -> None:
 def _int8_deviation_now(fp32: Path, int8: Path, calibration: Calibration) -> float:
     """The largest deviation of the int8 graph's float outputs from the fp32 graph's, on the first
     ``CHECK_IMAGES`` calibration images."""
-    import onnxruntime as ort
-
+    ort = require("onnxruntime", "runtime 'int8'")
     sessions = [ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (fp32, int8)]
     name = sessions[0].get_inputs()[0].name
     worst, seen = 0.0, 0
@@ -164,13 +170,11 @@ def onnx_key(net: nn.Module, input_shape: tuple[int, ...]) -> str:
     return h.hexdigest()
 
 
-def require_onnx() -> None:
+def require_onnx(purpose: str = "the ONNX export and the ONNX runtimes") -> None:
     """One line naming the extra when a package of the ONNX modes is missing (onnx, onnxruntime, and onnxscript:
     torch.onnx's dynamo exporter builds its graphs with it)."""
-    missing = [m for m in ONNX_PACKAGES if importlib.util.find_spec(m) is None]
-    if missing:
-        raise RuntimeError(f"ONNX export and the ONNX runtimes need {', '.join(ONNX_PACKAGES)} (missing: "
-                           f"{', '.join(missing)}): pip install 'transferlab[onnx]'")
+    for module in ONNX_PACKAGES:
+        require(module, purpose)
 
 
 # the exporter logs a warning per torchvision operator it cannot register when torchvision is absent (it is, here)
@@ -213,8 +217,7 @@ def export_onnx(net: nn.Module, input_shape: tuple[int, ...], folder: Path | Non
 
 def _onnx_runner(device: str, graph: Callable[[tuple[int, ...]], Path]):
     """ONNX Runtime over the ONNX file ``graph(input shape)`` (made once per input shape)."""
-    require_onnx()
-    import onnxruntime as ort
+    ort = require("onnxruntime", "running an ONNX graph (runtime onnx or int8)")
 
     cuda = device.startswith("cuda")
     providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda else ["CPUExecutionProvider"]

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from transferlab.extras import require
 from transferlab.features.extractor import file_hash, numerics_record
 from transferlab.provenance import library_versions as core_versions
 
@@ -39,13 +40,9 @@ META_KEY = b"transferlab"
 BASE_COLUMNS = ("index", "path", "hash", "label", "class_name", "split", "error")
 
 
-def _pa():
-    try:
-        import pyarrow as pa
-    except ImportError:  # pragma: no cover - depends on the install
-        raise RuntimeError("the Parquet feature store needs pyarrow: pip install 'transferlab[ray]' "
-                           "(or pip install pyarrow)") from None
-    return pa
+def _pa(module: str = "pyarrow"):
+    """``pyarrow`` (or one of its modules), or one line naming the extra that installs it."""
+    return require(module, "the Parquet feature store")
 
 
 def feature_column(layer: str, pool: str) -> str:
@@ -122,7 +119,9 @@ def build_metadata(model, extractor, dataset, dims: dict[tuple[str, str], int], 
 
 
 def prepare_out(out: str | Path, overwrite: bool = False) -> Path:
-    """Create the store folder; an existing store there is an error unless ``overwrite`` (then its shards go)."""
+    """Create the store folder; an existing store there is an error unless ``overwrite`` (then its shards go). A
+    missing pyarrow is said here, before any extraction."""
+    _pa("pyarrow.parquet")
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out}: exists and is not a folder")
@@ -170,8 +169,7 @@ def write_extraction(out: str | Path, dataset, extraction, meta: dict, dims: dic
     """Write the local engine's result (``Extractor.extract`` of ``dataset.paths``) as shards in ``out``.
 
     Good images carry their features, bad ones their reason; every listed image is one row."""
-    _pa()
-    import pyarrow.parquet as pq
+    pq = _pa("pyarrow.parquet")
 
     outputs = [(o["layer"], o["pool"]) for o in meta["outputs"]]
     schema = store_schema(outputs, dims, meta)
@@ -231,8 +229,7 @@ class FeatureStore:
     """A folder of Parquet shards written by ``transferlab extract`` (any engine)."""
 
     def __init__(self, path: str | Path):
-        _pa()
-        import pyarrow.parquet as pq
+        pq = _pa("pyarrow.parquet")
 
         self.path = Path(path)
         self.files = sorted(self.path.glob("*.parquet")) if self.path.is_dir() else (
@@ -276,7 +273,7 @@ class FeatureStore:
         return dict(self.meta["provenance"])
 
     def dataset(self):
-        import pyarrow.dataset as ds
+        ds = _pa("pyarrow.dataset")
 
         return ds.dataset([str(f) for f in self.files], format="parquet", schema=self.schema)
 
@@ -286,14 +283,14 @@ class FeatureStore:
 
     def read(self, columns: Sequence[str] | None = None, include_bad: bool = True):
         """The rows as one Arrow table (all columns unless ``columns``)."""
-        import pyarrow.dataset as ds
+        ds = _pa("pyarrow.dataset")
 
         flt = None if include_bad else ds.field("error") == ""
         return self.dataset().to_table(columns=list(columns) if columns else None, filter=flt)
 
     def bad(self) -> list[tuple[str, str]]:
         """(path, reason) of the images that could not be used."""
-        import pyarrow.dataset as ds
+        ds = _pa("pyarrow.dataset")
 
         t = self.dataset().to_table(columns=["path", "error"], filter=ds.field("error") != "")
         return sorted(zip(t["path"].to_pylist(), t["error"].to_pylist()))
@@ -302,7 +299,7 @@ class FeatureStore:
                     outputs: Sequence[tuple[str, str]] | None = None) -> Iterator[Chunk]:
         """The good rows (of ``split`` when given) in chunks of at most ``batch_size``, shard by shard:
         memory stays bounded by the chunk, whatever the store's size."""
-        import pyarrow.dataset as ds
+        ds = _pa("pyarrow.dataset")
 
         cols, outputs = self._columns(outputs)
         flt = ds.field("error") == ""

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from transferlab.data.augment import RandomResizedCropFlip, sample_rng
-from transferlab.data.datasets import ImageDataset, load_dataset, make_splits
+from transferlab.data.datasets import ImageDataset, load_dataset, make_splits, parse_protocol
 from transferlab.experiment import extract_dataset
 from transferlab.data.images import ImageError, load_image
 from transferlab.data.transforms import Preprocess, to_tensor
@@ -58,21 +58,24 @@ def load_data(cfg: FinetuneConfig, layer: str, pool: str) -> TrainingData:
         dataset = load_dataset(run.data, run.limit_per_class)
         ok = np.arange(len(dataset.paths))
     labels = dataset.labels[ok]
-    train, val, test = training_split(labels, dataset.split[ok], cfg)
+    train, val, test = training_split(labels, dataset.split[ok], cfg, dataset)
     return TrainingData(dataset, [dataset.paths[i] for i in ok], labels, train, val, test, features, bad)
 
 
-def training_split(labels: np.ndarray, side: np.ndarray, cfg: FinetuneConfig) -> tuple[np.ndarray, ...]:
-    """Positions (into the readable images, labelled ``labels``, on dataset sides ``side``) of the training,
-    validation and test images of ``cfg``'s one split."""
+def training_split(labels: np.ndarray, side: np.ndarray, cfg: FinetuneConfig, dataset) -> tuple[np.ndarray, ...]:
+    """Positions (into the readable images of ``dataset``, labelled ``labels``, on dataset sides ``side``) of the
+    training, validation and test images of ``cfg``'s one split."""
     run = cfg.run
-    splits = make_splits(labels, side, run.protocol, run.train_per_class, run.seed)
-    if len(splits) != 1:
-        raise ValueError("fine-tuning uses one split: --protocol fixed or random:1")
-    train, test = splits[0].train, splits[0].test
+    kind, n = parse_protocol(run.protocol)
+    if kind == "random" and n != 1:
+        raise ValueError(f"fine-tuning uses one split, not --protocol {run.protocol}: use fixed or random:1")
+    (split,) = make_splits(labels, side, run.protocol, run.train_per_class, run.seed, dataset.classes)
+    train, test = split.train, split.test
     tr, va = split_train_val(labels[train], cfg.val_fraction, run.seed)
     if not len(va):
-        raise ValueError("too few training images to carve a validation set (need 2 per class)")
+        most = int(np.bincount(labels[train]).max())
+        raise ValueError(f"{dataset.root}: too few training images to carve a validation set (at most {most} per "
+                         f"class; fine-tuning needs 2 per class)")
     return train[tr], train[va], test
 
 

@@ -46,12 +46,16 @@ def is_model_file(name: str) -> bool:
 
 def archive_kind(path: Path) -> str:
     """``export`` (torch.export.save: a serialised graph, ``models/model.json``), ``torchscript`` (compiled code:
-    ``code/``, ``constants.pkl``), or ``pickle`` (torch.save, or not a zip archive at all)."""
+    ``code/``, ``constants.pkl``), ``pickle`` (torch.save, whose files are zip archives, or a bare pickle of the
+    legacy format), ``damaged`` (a zip archive that does not read: cut short or corrupted), or ``unknown``
+    (neither a zip archive nor a pickle)."""
     try:
         with zipfile.ZipFile(path) as z:
             names = z.namelist()
     except zipfile.BadZipFile:
-        return "pickle"
+        with open(path, "rb") as f:
+            head = f.read(2)
+        return "damaged" if head == b"PK" else "pickle" if head[:1] == b"\x80" else "unknown"
     if any(n.endswith("/models/model.json") for n in names):
         return "export"
     return "torchscript" if any(n.endswith("/constants.pkl") or "/code/" in n for n in names) else "pickle"
@@ -68,6 +72,10 @@ def load_model_file(path: str | Path, trust_pickle: bool = False, preprocess: Pr
     common = dict(name=path.stem, preprocess=preprocess, pretrained=pretrained, source=str(path.resolve()),
                   tag="file")
     kind = archive_kind(path)
+    if kind in ("damaged", "unknown"):
+        raise WeightsError(f"{path}: not a readable model file (" + (
+            "a damaged or truncated zip archive; torch.save, torch.jit.save and torch.export.save write whole ones"
+            if kind == "damaged" else "neither a zip archive nor a pickle") + ")")
     if kind == "export":
         try:
             module = torch.export.unflatten(torch.export.load(str(path)))

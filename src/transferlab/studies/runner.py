@@ -22,7 +22,7 @@ def run_study(name: str, cfg: RunConfig, log: Callable[[str], None] = lambda msg
     if name not in STUDIES:
         raise KeyError(f"unknown study {name!r}; choose one of {', '.join(STUDIES)}")
     study = STUDIES[name]
+    dataset = load_dataset(cfg.data, cfg.limit_per_class)
     cfg, _ = fill_defaults(replace(cfg, layers=[]) if study.own_layers and not cfg.layers else cfg,
-                           lambda: default_layers(load_run_model(cfg)),
-                           load_dataset(cfg.data, cfg.limit_per_class).has_fixed_split, log)
+                           lambda: default_layers(load_run_model(cfg)), dataset.has_fixed_split, log, dataset.root)
     return study.load()(cfg, **(options or {}))
