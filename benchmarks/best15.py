@@ -1,4 +1,4 @@
-"""The best 15 Scene figure of issue 13 in one command, from a fresh feature cache: ``transferlab study fusion``
+"""The best 15 Scene figure in one command, from a fresh feature cache: ``transferlab study fusion``
 (seven offline feature sets, one SVM each, their concatenation and late fusions, every choice by cross-validation
 on train), run as a child process; with ``--finetune``, the named networks are first fine-tuned end to end and
 fused with the SVM (those choices on their validation split). Prints the configuration the training data chose,
@@ -7,7 +7,7 @@ its test accuracy, the wall time and the peak memory.
     python benchmarks/best15.py [--data ../shared/data/15scene] [--cache DIR] [--out DIR]
                                 [--finetune efficientnet_lite0 efficientnet_lite1 --runs DIR]
 
-Fine-tuning takes about an hour per network on 2 cores: each run checkpoints every epoch in ``RUNS/ft-MODEL``, so
+Fine-tuning is long: each run checkpoints every epoch in ``RUNS/ft-MODEL``, so
 running the same command again resumes it, and a finished run is reused, not repeated.
 Without ``--cache`` a fresh temporary cache is used (every feature extracted); give the user cache
 (~/.cache/transferlab/features) to time the classifiers alone. Peak memory: ``ru_maxrss`` of this process and of
@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# the fine-tuning recipe measured in the README (full network, cosine schedule, early stopping on validation)
+# the fine-tuning recipe of docs/finetune.md (full network, cosine schedule, early stopping on validation)
 FINETUNE = ["--mode", "full", "--epochs", "12", "--patience", "4", "--quiet"]
 
 

@@ -1,4 +1,4 @@
-"""Peak memory of feature extraction against dataset size (issue: bounded by the batch, not the dataset).
+"""Peak memory of feature extraction against dataset size (it should be bounded by the batch, not the dataset).
 
 Each extraction runs in a fresh child process with a fresh cache; its peak RSS is the child's own
 ``ru_maxrss`` from ``os.wait4``. Decoding workers are disabled (``--workers 0``) so one process holds it all.

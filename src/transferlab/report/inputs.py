@@ -134,14 +134,20 @@ def run_command(prov: Provenance, out: Path | None = None) -> str:
 
 
 def _command(src: Source) -> str:
-    rec, prov = src.record, src.provenance
+    return record_command(src.record, src.folder)
+
+
+def record_command(rec: Record, out: Path | None = None) -> str:
+    """The command that made ``rec``: the one it recorded, else rebuilt from its configuration (with ``--out out``
+    when ``out`` is given)."""
+    prov = rec.provenance
     cfg = prov.config
     if isinstance(rec, StudyRecord) and rec.command:
         return rec.command
     if prov.command:
         return prov.command
     if isinstance(rec, RunRecord):
-        return run_command(prov, src.folder)
+        return run_command(prov, out)
     if isinstance(rec, FinetuneRecord) and cfg.get("data"):
         args = ["transferlab", "finetune", "--data", cfg["data"], "--model", cfg.get("model", rec.model),
                 "--weights", cfg.get("weights", "auto"), "--mode", cfg.get("mode", rec.mode or "head")]
@@ -149,11 +155,11 @@ def _command(src: Source) -> str:
                           ("protocol", "--protocol")):
             if cfg.get(key) is not None:
                 args += [flag, cfg[key]]
-        return _quoted(args) + f" --out {shlex.quote(str(src.folder))}"
+        return _quoted(args + (["--out", out] if out is not None else []))
     if isinstance(rec, StudyRecord) and cfg.get("data"):
         args = ["transferlab", "study", rec.study, "--data", cfg["data"], "--model", cfg.get("model"),
                 "--weights", cfg.get("weights"), "--layer", *cfg.get("layers", [])]
-        return _quoted(args) + f" --out {shlex.quote(str(src.folder))}"
+        return _quoted(args + (["--out", out] if out is not None else []))
     return ""
 
 
