@@ -17,8 +17,9 @@ install: $(BIN)/python
 
 # Chromium renders the report in its browser test. Under CI ($CI set, as .ci/run does) failing to get it fails
 # the install; elsewhere the test reports itself skipped, with the reason.
+# The docs extra: tests/test_docs.py builds the manual with mkdocs --strict.
 install-test: $(BIN)/python
-	$(BIN)/pip install -q torch==2.13.0 -e ".[test,ray]"
+	$(BIN)/pip install -q torch==2.13.0 -e ".[test,ray,docs]"
 	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium) || \
 	  { echo "chromium could not be installed (apt-get install -y chromium): the report's browser test needs it" >&2; \
 	    case "$$CI" in ""|0|false|False|FALSE) ;; *) exit 1 ;; esac; }

@@ -7,7 +7,7 @@ its test accuracy, the wall time and the peak memory.
     python benchmarks/best15.py [--data ../shared/data/15scene] [--cache DIR] [--out DIR]
                                 [--finetune efficientnet_lite0 efficientnet_lite1 --runs DIR]
 
-Fine-tuning takes about an hour per network on 2 cores: each run checkpoints every epoch in ``RUNS/ft-MODEL``, so
+Fine-tuning is long: each run checkpoints every epoch in ``RUNS/ft-MODEL``, so
 running the same command again resumes it, and a finished run is reused, not repeated.
 Without ``--cache`` a fresh temporary cache is used (every feature extracted); give the user cache
 (~/.cache/transferlab/features) to time the classifiers alone. Peak memory: ``ru_maxrss`` of this process and of
@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# the fine-tuning recipe measured in the README (full network, cosine schedule, early stopping on validation)
+# the fine-tuning recipe of docs/finetune.md (full network, cosine schedule, early stopping on validation)
 FINETUNE = ["--mode", "full", "--epochs", "12", "--patience", "4", "--quiet"]
 
 

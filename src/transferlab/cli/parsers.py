@@ -325,7 +325,11 @@ def report(subparsers) -> None:
                "layer's activation maps itself (--no-compute skips the last two). A part without its input says "
                "which command fills it.")
     p.add_argument("inputs", nargs="*", metavar="RUN_OR_STUDY_DIR", help="run, study or fine-tune folders")
-    p.add_argument("--out", default="report.html", help="the HTML file to write (default report.html)")
+    p.add_argument("--out", default=None,
+                   help="the file to write (default report.html, or results.md with --markdown)")
+    p.add_argument("--markdown", action="store_true",
+                   help="write a Markdown page of every measured table (runs, studies, fine-tunings; the machine "
+                        "and dates the records state) instead of the HTML report")
     p.add_argument("--data", default=None,
                    help="dataset folder for the scene images and the example thumbnails (default: the one the "
                         "runs recorded, if it exists)")

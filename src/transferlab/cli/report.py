@@ -5,12 +5,30 @@ import shlex
 import sys
 
 from transferlab.report.build import build_report
+from transferlab.report.markdown import write_markdown
+
+
+def markdown(args) -> int:
+    """``--markdown``: the measured tables of the records as one Markdown page; the page names the command that
+    regenerates it, in one canonical order."""
+    out = args.out or "results.md"
+    title = ["--title", args.title] if args.title else []
+    command = shlex.join(["transferlab", "report", "--markdown", *args.inputs, "--out", out, *title])
+    info = write_markdown(args.inputs, out, command, title=args.title)
+    for path, why in info.skipped:
+        print(f"transferlab report: skipped {path}: {why}", file=sys.stderr)
+    n = info.inputs
+    print(f"results page: {info.path} ({len(n.runs)} run(s), {len(n.studies)} study(ies), "
+          f"{len(n.finetunes)} fine-tuning record(s))")
+    return 0
 
 
 def run(args) -> int:
+    if args.markdown:
+        return markdown(args)
     command = "transferlab " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["report"] else None
     log = None if args.quiet else (lambda msg: print(f"  {msg}", file=sys.stderr))
-    info = build_report(args.inputs, args.out, data=args.data, compute=not args.no_compute,
+    info = build_report(args.inputs, args.out or "report.html", data=args.data, compute=not args.no_compute,
                         samples_dir=args.samples_dir, command=command, title=args.title, log=log)
     for path, why in info.skipped:
         print(f"transferlab report: skipped {path}: {why}", file=sys.stderr)

@@ -76,11 +76,15 @@ def read_metadata(path: str | Path) -> dict:
     return {k: json.loads(props[k]) for k in ("classes", "preprocess", "provenance")}
 
 
-def run_pipeline(path: str | Path, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``scores`` and ``label`` of an exported pipeline for (N, crop, crop, 3) uint8 images, by ONNX Runtime."""
+def run_pipeline(path: str | Path, images: np.ndarray, chunk: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """``scores`` and ``label`` of an exported pipeline for (N, crop, crop, 3) uint8 images, by ONNX Runtime, in
+    runs of ``chunk`` images (a run holds every activation of its images at once)."""
     require_onnx()
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    scores, labels = session.run(OUTPUTS, {INPUT: np.ascontiguousarray(images, dtype=np.uint8)})
-    return scores, labels
+    images = np.ascontiguousarray(images, dtype=np.uint8)
+    if not len(images):
+        raise ValueError(f"{path}: no images to run the pipeline on")
+    parts = [session.run(OUTPUTS, {INPUT: images[i:i + chunk]}) for i in range(0, len(images), chunk)]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])

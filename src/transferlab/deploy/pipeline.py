@@ -25,7 +25,7 @@ class PipelineNet(nn.Module):
 
     Inside: scaling to 0..1 (Pillow's luma first for the one-channel gray modes), the backbone with its
     normalisation and gray adaptation up to the deepest layer (``FeatureNet``), each output's pooling, per-layer
-    L2 (``classify.blocks.l2_normalize``) when ``l2``, concatenation, and the head's affine map in float32.
+    L2 (``features.blocks.l2_normalize``) when ``l2``, concatenation, and the head's affine map in float32.
     The model is adapted in place for ``gray``, as ``Extractor`` does: give it its own ``load_model`` result.
     """
 

@@ -170,7 +170,7 @@ def onnx_key(net: nn.Module, input_shape: tuple[int, ...]) -> str:
     return h.hexdigest()
 
 
-def require_onnx(purpose: str = "the ONNX export and the ONNX runtimes") -> None:
+def require_onnx(purpose: str = "an ONNX export or runtime") -> None:
     """One line naming the extra when a package of the ONNX modes is missing (onnx, onnxruntime, and onnxscript:
     torch.onnx's dynamo exporter builds its graphs with it)."""
     for module in ONNX_PACKAGES:

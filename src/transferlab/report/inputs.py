@@ -12,6 +12,7 @@ from transferlab.deploy.folder import SETTINGS
 from transferlab.provenance import (RECORDS, FinetuneRecord, Provenance, RecordError, Record, RunRecord, StudyRecord,
                           parse_record)
 
+DEPLOY_SPEED = "deploy_speed.json"  # what benchmarks/deploy_speed.py writes: a saved model's export, speed, agreement
 KINDS = {RunRecord: ("run", "R"), StudyRecord: ("study", "S"), FinetuneRecord: ("finetune", "F")}
 
 
@@ -49,6 +50,7 @@ class Inputs:
     studies: list[Source] = field(default_factory=list)
     finetunes: list[Source] = field(default_factory=list)
     models: list[Path] = field(default_factory=list)  # saved model folders (`transferlab run --save`)
+    deploys: list[Path] = field(default_factory=list)  # deploy_speed.json records
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
 
     def all(self) -> list[Source]:
@@ -78,6 +80,7 @@ def find_inputs(paths) -> Inputs:
     groups = {RunRecord: inputs.runs, StudyRecord: inputs.studies, FinetuneRecord: inputs.finetunes}
     for given in map(Path, paths):
         inputs.models += [] if not given.is_dir() else [f.parent for f in sorted(given.rglob(SETTINGS))]
+        inputs.deploys += [] if not given.is_dir() else sorted(given.rglob(DEPLOY_SPEED))
         for f in _record_files(given, inputs):
             if f.resolve() in seen:
                 continue
@@ -137,14 +140,20 @@ def run_command(prov: Provenance, out: Path | None = None) -> str:
 
 
 def _command(src: Source) -> str:
-    rec, prov = src.record, src.provenance
+    return record_command(src.record, src.folder)
+
+
+def record_command(rec: Record, out: Path | None = None) -> str:
+    """The command that made ``rec``: the one it recorded, else rebuilt from its configuration (with ``--out out``
+    when ``out`` is given)."""
+    prov = rec.provenance
     cfg = prov.config
     if isinstance(rec, StudyRecord) and rec.command:
         return rec.command
     if prov.command:
         return prov.command
     if isinstance(rec, RunRecord):
-        return run_command(prov, src.folder)
+        return run_command(prov, out)
     if isinstance(rec, FinetuneRecord) and cfg.get("data"):
         args = ["transferlab", "finetune", "--data", cfg["data"], "--model", cfg.get("model", rec.model),
                 "--weights", cfg.get("weights", "auto"), "--mode", cfg.get("mode", rec.mode or "head")]
@@ -152,11 +161,11 @@ def _command(src: Source) -> str:
                           ("protocol", "--protocol")):
             if cfg.get(key) is not None:
                 args += [flag, cfg[key]]
-        return _quoted(args) + f" --out {shlex.quote(str(src.folder))}"
+        return _quoted(args + (["--out", out] if out is not None else []))
     if isinstance(rec, StudyRecord) and cfg.get("data"):
         args = ["transferlab", "study", rec.study, "--data", cfg["data"], "--model", cfg.get("model"),
                 "--weights", cfg.get("weights"), "--layer", *cfg.get("layers", [])]
-        return _quoted(args) + f" --out {shlex.quote(str(src.folder))}"
+        return _quoted(args + (["--out", out] if out is not None else []))
     return ""
 
 

@@ -77,7 +77,7 @@ def over_splits(cfg, ms, name: str, x: np.ndarray) -> dict:
 def fusion(cfg, backbones=None, finetuned=()):
     """The fusion study on ``cfg``'s data: members are each (model, weights, layers) of ``backbones`` (default:
     those of ``study backbones``), one member per layer; ``finetuned``: folders of finished fine-tuning runs on
-    the same split, fused with the SVM that cross-validation prefers (:mod:`finetuned_fusion`)."""
+    the same split, fused with the SVM that cross-validation prefers (:mod:`transferlab.studies.finetuned`)."""
     ms = load_members(cfg, backbones or default_backbones())
     nets = load_finetuned(cfg, finetuned, ms)  # first: a wrong folder is said before the long part
     y, tr, te = ms.y, ms.train, ms.test
