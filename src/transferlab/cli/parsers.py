@@ -59,6 +59,7 @@ PROTOCOL_HELP = (f"auto: fixed when DATA has train/ and test/ folders, else hold
 MODEL_HELP = ("a model name (see `transferlab models`), timm:NAME or torchvision:NAME (that library's pretrained "
               "weights and transforms), or a model file: TorchScript (torch.jit.save), or a torch.save(model) "
               "pickle with --trust-pickle")
+MODEL_DIR_HELP = "a folder written by `transferlab run --save` or by `transferlab finetune`"
 TRUST_HELP = ("allow a model file that is a torch.save(model) pickle: loading it runs code from the file, so only for "
               "files you trust (default: refused; TorchScript files and state dicts need no trust)")
 LAYER_HELP = ("(default: the model's default feature layer: relu7 for VGG and AlexNet when the weights reach it, "
@@ -193,8 +194,7 @@ def export(sub) -> None:
     p = sub.add_parser("export", help="a saved model as one ONNX graph of its whole pipeline (fp32 or int8)",
                        epilog="The graph takes uint8 RGB images N×H×W×3 at the crop size; its metadata says how to "
                               "resize and crop them (preprocess), the classes and the provenance.")
-    p.add_argument("model", metavar="MODEL_DIR", help="a folder written by `transferlab run --save` or by "
-                                                      "`transferlab finetune`")
+    p.add_argument("model", metavar="MODEL_DIR", help=MODEL_DIR_HELP)
     p.add_argument("--format", default="onnx", choices=["onnx"], help="the graph's format")
     p.add_argument("--int8", action="store_true",
                    help="quantize the graph (ONNX Runtime static int8), calibrated on the model's training images "
@@ -209,8 +209,7 @@ def export(sub) -> None:
 
 def explain(sub) -> None:
     p = sub.add_parser("explain", help="where a saved model looks: class maps of images, as a figure")
-    p.add_argument("model", metavar="MODEL_DIR", help="a folder written by `transferlab run --save` or by "
-                                                      "`transferlab finetune`")
+    p.add_argument("model", metavar="MODEL_DIR", help=MODEL_DIR_HELP)
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
     p.add_argument("--figure", metavar="FILE.png", help="draw each image beside its classes' maps")
     p.add_argument("--class", dest="classes", nargs="+", default=None, metavar="C",
