@@ -86,6 +86,7 @@ def test_cache_hit_partial_hit_and_setting_change(scene, tmp_path, vgg16):
     assert keys == {"avg": 9, "max": 9}
 
 
+# pool1: two of VGG16's convolutions; what the kill and concurrency tests check is the cache, not the network
 KILL_SCRIPT = """
 import sys
 from transferlab.data.datasets import load_dataset
@@ -93,7 +94,7 @@ from transferlab.features.cache import FeatureCache
 from transferlab.features.extractor import Extractor
 from transferlab.models.builder import load_model
 ds = load_dataset(sys.argv[1], limit_per_class=2)
-Extractor(load_model("vgg16", "imagenet-conv"), [("pool3", "avg")], cache=FeatureCache(sys.argv[2]),
+Extractor(load_model("vgg16", "imagenet-conv"), [("pool1", "avg")], cache=FeatureCache(sys.argv[2]),
           batch_size=4, workers=1, progress=False).extract(ds.paths)
 """
 
@@ -134,12 +135,12 @@ def test_killed_run_keeps_its_batches_and_resumes_to_the_same_features(shared_di
     proc.wait()
     assert _rows(tmp_path / "killed") == 8  # the two committed batches, whole
     ds = load_dataset(data, limit_per_class=2)
-    resumed = Extractor(vgg16, [("pool3", "avg")],
+    resumed = Extractor(vgg16, [("pool1", "avg")],
                         cache=FeatureCache(tmp_path / "killed"), batch_size=4, workers=0).extract(ds.paths)
     assert (resumed.cached, resumed.computed) == (8, 52)
-    straight = Extractor(vgg16, [("pool3", "avg")],
+    straight = Extractor(vgg16, [("pool1", "avg")],
                          cache=FeatureCache(tmp_path / "straight"), batch_size=4, workers=0).extract(ds.paths)
-    np.testing.assert_allclose(resumed.features[("pool3", "avg")], straight.features[("pool3", "avg")], rtol=1e-5,
+    np.testing.assert_allclose(resumed.features[("pool1", "avg")], straight.features[("pool1", "avg")], rtol=1e-5,
                                atol=1e-6)
 
 
@@ -180,7 +181,7 @@ def test_two_runs_sharing_one_cache_at_once_do_not_corrupt_it(shared_dir, tmp_pa
     procs = [subprocess.Popen([sys.executable, "-c", script, str(data), str(tmp_path / "shared")]) for _ in range(2)]
     assert [p.wait(timeout=300) for p in procs] == [0, 0]
     ds = load_dataset(data, limit_per_class=1)
-    again = Extractor(vgg16, [("pool3", "avg")], cache=FeatureCache(tmp_path / "shared"), workers=0).extract(ds.paths)
-    solo = Extractor(vgg16, [("pool3", "avg")], cache=FeatureCache(tmp_path / "solo"), workers=0).extract(ds.paths)
+    again = Extractor(vgg16, [("pool1", "avg")], cache=FeatureCache(tmp_path / "shared"), workers=0).extract(ds.paths)
+    solo = Extractor(vgg16, [("pool1", "avg")], cache=FeatureCache(tmp_path / "solo"), workers=0).extract(ds.paths)
     assert again.computed == 0 and _rows(tmp_path / "shared") == 30
-    np.testing.assert_allclose(again.features[("pool3", "avg")], solo.features[("pool3", "avg")], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(again.features[("pool1", "avg")], solo.features[("pool1", "avg")], rtol=1e-5, atol=1e-6)

@@ -22,10 +22,10 @@ CHEAP = ("alexnet", "efficientnet_lite0")
 
 
 @pytest.fixture(scope="module")
-def cfg(shared_dir, tmp_path_factory):
+def cfg(shared_dir, feature_cache):
+    """The session's feature cache: the report's tests reuse these views of the first images of each class."""
     return RunConfig(data=str(shared_dir / "data" / "15scene"), model="efficientnet_lite0", layers=["avgpool"],
-                     limit_per_class=4, protocol="fixed", cache=str(tmp_path_factory.mktemp("cache")), workers=0,
-                     progress=False)
+                     limit_per_class=4, protocol="fixed", cache=feature_cache, workers=0, progress=False)
 
 
 def _scrambled(load):

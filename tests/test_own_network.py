@@ -54,9 +54,10 @@ def tiny(seed: int = 0) -> TinyNet:
 
 @pytest.fixture(scope="module")
 def scene(shared_dir, feature_cache, models):
-    """15 Scene, 2 images per class and split; our vgg16 (imagenet-conv) and its pool5 features as reference."""
+    """15 Scene, 2 images per class and split at a 112-pixel crop (a quarter of 224's multiply-adds: equality of
+    features does not need 224); our vgg16 (imagenet-conv) and its pool5 features as reference."""
     cfg = RunConfig(data=str(shared_dir / "data" / "15scene"), model="vgg16", weights="imagenet-conv",
-                    layers=["pool5"], limit_per_class=2, cache=feature_cache, workers=0)
+                    layers=["pool5"], limit_per_class=2, input_size=112, cache=feature_cache, workers=0)
     ours = models("vgg16", "imagenet-conv")
     paths = load_dataset(cfg.data, cfg.limit_per_class).paths
     return cfg, ours, paths, features_of(ours, cfg, paths, "pool5")
@@ -68,7 +69,8 @@ def vgg_module(ours) -> nn.Module:
 
 
 def features_of(model, cfg, paths, layer):
-    ex = Extractor(model, [(layer, "avg")], workers=0, progress=False, cache=FeatureCache(cfg.cache))
+    ex = Extractor(model, [(layer, "avg")], input_size=cfg.input_size, workers=0, progress=False,
+                   cache=FeatureCache(cfg.cache))
     return ex.extract(paths).features[(layer, "avg")]
 
 
@@ -76,8 +78,8 @@ def check_run(record, n_images: int, model_name: str):
     run = record.runs[0]
     assert (run.train_images, run.test_images) == (n_images // 2, n_images // 2)
     assert record.feature_dim == 512 and record.provenance.model == model_name
-    # measured 0.867 (26 of these 30 test images; chance 0.067), the same as our vgg16's pool5 on them
-    assert record.accuracy >= 0.7
+    # measured 0.6667 (20 of these 30 test images at 112; chance 0.067), the same as our vgg16's pool5 on them
+    assert record.accuracy >= 0.55
 
 
 def test_own_module_gives_our_vgg16_features_through_run_experiment(scene):
@@ -99,11 +101,11 @@ def test_torchscript_file_gives_our_vgg16_features_through_run_cli(scene, tmp_pa
     file = tmp_path / "myvgg.pt"
     torch.jit.script(vgg_module(ours)).save(str(file))
     args = ["run", "--data", cfg.data, "--model", str(file), "--layer", VGG_POOL5, "--limit-per-class", "2",
-            "--cache", cfg.cache, "--out", str(tmp_path / "run"), "--quiet", "--workers", "0"]
+            "--input-size", "112", "--cache", cfg.cache, "--out", str(tmp_path / "run"), "--quiet", "--workers", "0"]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "myvgg [torchscript file weights" in out and "features: 512 dims" in out
-    assert float(re.search(r"accuracy (\S+)", out).group(1)) >= 0.7  # measured 0.8667, as our vgg16's pool5
+    assert float(re.search(r"accuracy (\S+)", out).group(1)) >= 0.55  # measured 0.6667, as our vgg16's pool5
     model = load_model(str(file))
     assert model.net.layer_names()[-3:] == ["0", "1", "output"]  # Sequential children, run one by one
     got = features_of(model, cfg, paths, VGG_POOL5)
@@ -116,10 +118,11 @@ def test_state_dict_file_gives_our_vgg16_features_through_run_cli(scene, tmp_pat
     torch.save(ours.net.state_dict(), file)
     for layer in ("pool5", "features.30"):  # our stable name and the module's dotted one: one cache entry
         args = ["run", "--data", cfg.data, "--weights", str(file), "--layer", layer, "--limit-per-class", "2",
-                "--cache", cfg.cache, "--out", str(tmp_path / layer), "--quiet", "--workers", "0", "--json"]
+                "--input-size", "112", "--cache", cfg.cache, "--out", str(tmp_path / layer), "--quiet", "--workers",
+                "0", "--json"]
         assert main(args) == 0
         record = json.loads(capsys.readouterr().out)
-        assert record["feature_dim"] == 512 and record["accuracy"] >= 0.7  # measured 0.8667
+        assert record["feature_dim"] == 512 and record["accuracy"] >= 0.55  # measured 0.6667
     assert record["extraction"]["computed_images"] == 0  # features.30 came from pool5's cache entries
     got = features_of(load_model("vgg16", str(file)), cfg, paths, "pool5")
     assert deviation(ref, got) <= 1e-6  # measured 0.0 on Zen 3, as above

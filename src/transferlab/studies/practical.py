@@ -64,9 +64,8 @@ def _forward_ms(model, layers, size: int, batch: int = 4, repeats: int = 3) -> d
     return {n: round(1000 * float(np.median([r[n] for r in runs])) / batch, 2) for n in layers}
 
 
-def _map_sizes(model, layers) -> dict[str, int]:
-    """Number of values in each layer's output for the model's input size."""
-    size = model.preprocess.crop
+def _map_sizes(model, layers, size: int) -> dict[str, int]:
+    """Number of values in each layer's output for an input of ``size``²."""
     with torch.inference_mode():
         out = model.net.forward_layers(torch.zeros(1, 3, size, size), layers)
     return {k: v[0].numel() for k, v in out.items()}
@@ -88,7 +87,7 @@ def layers(cfg: RunConfig) -> StudyRecord:
                          f"the layers you choose with `transferlab run --layer A` (one run per layer)")
     names = study_layer_names(model)
     f = _Features(cfg, [(n, cfg.pool) for n in names])
-    ms = _forward_ms(model, names, model.preprocess.crop)
+    ms = _forward_ms(model, names, cfg.input_size or model.preprocess.crop)
     rows = []
     for o in f.outputs:
         s = f.score(f.x([o]))
@@ -112,7 +111,7 @@ def layers(cfg: RunConfig) -> StudyRecord:
 
 def pooling(cfg: RunConfig) -> StudyRecord:
     model = load_run_model(cfg)
-    shapes = _map_sizes(model, cfg.layers)
+    shapes = _map_sizes(model, cfg.layers, cfg.input_size or model.preprocess.crop)
     pools = ["avg", "max", "avgmax", "spp:1,2,4", "flatten"]
     # flatten is kept for maps of at most 25,088 values (VGG's pool5): larger ones would fill the cache
     outputs = [(layer, p) for layer in cfg.layers for p in pools if p != "flatten" or shapes[layer] <= 25088]
