@@ -51,14 +51,15 @@ def test_gray_study_shows_conv1_sum_equals_replicate_and_conv1_mean_shrinks_acti
     # pool2: what the gray modes change happens at the first convolution; pool2 is a third of pool4's multiply-adds
     s = _run("gray", RunConfig(**{**base.__dict__, "layers": ["pool2"]}), tmp_path)
     rows = {r["gray"]: r for r in s["rows"]}
-    # measured (Zen 3, 45 train / 45 test images): conv1-sum's pool2 features differ from replicate's by 0.0 at 112
-    # (1.2e-06 relative at 224: float32 summation order); both accuracies 0.5333. A difference that small can flip
+    # measured (Zen 3, 45 train / 45 test images): conv1-sum's pool2 features differ from replicate's by 8.3e-07
+    # relative at 112 (1.2e-06 at 224: float32 summation order); both accuracies 0.5333. A difference that small can flip
     # only an image whose two best SVM scores tie: one test image of 45 is allowed, not bit-equal accuracies
     assert rows["conv1-sum"]["max_rel_diff_vs_replicate"] < 1e-5
     assert abs(rows["conv1-sum"]["accuracy"] - rows["replicate"]["accuracy"]) <= 1 / 45 + 1e-9
-    # kernels averaged, not summed: weighted sums shrink 3x, the unchanged biases keep part (measured 0.7585 on these
-    # images at 112 and at 224: the scale is conv1's); the features move by 0.68 of their largest value
-    assert 0.7 < rows["conv1-mean"]["conv1_scale_vs_replicate"] < 0.8
+    # kernels averaged, not summed: weighted sums shrink 3x, the unchanged biases keep part (measured 0.711 on these
+    # images at 112, 0.7585 at 224: the biases' share grows as the crops shrink); the features move by 0.68 of their
+    # largest value
+    assert 0.65 < rows["conv1-mean"]["conv1_scale_vs_replicate"] < 0.8
     assert rows["conv1-mean"]["max_rel_diff_vs_replicate"] > 0.3
     assert rows["replicate"]["accuracy"] > 0.35  # measured 0.5333 at pool2; chance 1/15
 

@@ -42,12 +42,17 @@ class FoldedGrayConv(nn.Module):
         return self.conv(x) - self._offsets[key]
 
 
+def gray_channels(mode: str) -> int:
+    """Input channels a network adapted for gray ``mode`` takes: 3 when the gray image is replicated, else 1."""
+    return 3 if mode == "replicate" else 1
+
+
 def apply_gray(net: Backbone, mode: str) -> int:
     """Adapt ``net`` in place for ``mode`` and return the number of input channels it now takes."""
     if mode not in GRAY_MODES:
         raise ValueError(f"unknown gray mode {mode!r}; choose one of {', '.join(GRAY_MODES)}")
     if mode == "replicate":
-        return 3
+        return gray_channels(mode)
     conv = net.get_submodule(net.first_conv)
     mean, std = net.input.mean.flatten(), net.input.std.flatten()
     if mode == "conv1-sum":
@@ -57,4 +62,4 @@ def apply_gray(net: Backbone, mode: str) -> int:
         net.input = Normalize([mean.mean().item()], [std.mean().item()])
         net.set_submodule(net.first_conv, _one_channel(conv, conv.weight.detach().mean(1, keepdim=True),
                                                        bias=conv.bias is not None))
-    return 1
+    return gray_channels(mode)

@@ -12,12 +12,12 @@ import torch
 
 from transferlab.classify.estimators import C_GRID, CLASSIFIERS
 from transferlab.config import RunConfig
-from transferlab.data.datasets import make_splits
+from transferlab.data.datasets import load_dataset, make_splits
 from transferlab.data.images import load_image
 from transferlab.experiment import assemble, extract_dataset, fit_and_evaluate
 from transferlab.features.extractor import numerics_record
 from transferlab.models.builder import load_run_model
-from transferlab.models.gray import GRAY_MODES, apply_gray
+from transferlab.models.gray import GRAY_MODES, gray_channels
 from transferlab.provenance import Scores, StudyRecord
 from transferlab.studies.members import default_backbones
 from transferlab.studies.record import make_record
@@ -27,9 +27,10 @@ from transferlab.studies.registry import STUDIES
 class _Features:
     """A dataset's features for several outputs of one backbone, with the splits and paths to evaluate on."""
 
-    def __init__(self, cfg: RunConfig, outputs):
+    def __init__(self, cfg: RunConfig, outputs, model=None):
         self.cfg, self.outputs = cfg, list(outputs)
-        self.dataset, self.model, self.ext = extract_dataset(cfg, self.outputs)
+        loaded = (load_dataset(cfg.data, cfg.limit_per_class), model) if model else None  # loaded for cfg already
+        self.dataset, self.model, self.ext = extract_dataset(cfg, self.outputs, loaded)
         self.y = self.dataset.labels[self.ext.ok]
         self.splits = make_splits(self.y, self.dataset.split[self.ext.ok], cfg.protocol, cfg.train_per_class,
                                   cfg.seed)
@@ -86,7 +87,7 @@ def layers(cfg: RunConfig) -> StudyRecord:
         raise ValueError(f"the layers study compares our architectures' named layers; for {model.name}, compare "
                          f"the layers you choose with `transferlab run --layer A` (one run per layer)")
     names = study_layer_names(model)
-    f = _Features(cfg, [(n, cfg.pool) for n in names])
+    f = _Features(cfg, [(n, cfg.pool) for n in names], model)
     ms = _forward_ms(model, names, cfg.input_size or model.preprocess.crop)
     rows = []
     for o in f.outputs:
@@ -115,7 +116,7 @@ def pooling(cfg: RunConfig) -> StudyRecord:
     pools = ["avg", "max", "avgmax", "spp:1,2,4", "flatten"]
     # flatten is kept for maps of at most 25,088 values (VGG's pool5): larger ones would fill the cache
     outputs = [(layer, p) for layer in cfg.layers for p in pools if p != "flatten" or shapes[layer] <= 25088]
-    f = _Features(cfg, outputs)
+    f = _Features(cfg, outputs, model)
     rows = []
     for o in outputs:
         for l2 in (True, False):
@@ -132,14 +133,16 @@ def pooling(cfg: RunConfig) -> StudyRecord:
     return _record("pooling", cfg, f, ["layer", "pool", "l2", "dim", "accuracy", "fit_seconds"], rows, best, notes)
 
 
-def _conv1_scale(cfg: RunConfig, mode: str, paths) -> float:
-    """Mean |first-convolution output| over a few images under a gray mode (its effect on activation scale)."""
-    model = load_run_model(cfg)
-    channels = apply_gray(model.net, mode)
-    first = model.net.layer_names()[1]
-    x = torch.stack([model.preprocess.pixels(load_image(p), channels) for p in paths])
+def _conv1_scale(f: _Features, paths) -> float:
+    """Mean |first-convolution output| over a few images with the network and preprocessing ``f`` extracted with
+    (its gray mode already applied): the mode's effect on activation scale."""
+    net, cfg = f.model.net, f.cfg
+    preprocess = f.model.preprocess.with_mode(cfg.resize).with_size(cfg.input_size)
+    channels = gray_channels(cfg.gray)
+    first = net.layer_names()[1]
+    x = torch.stack([preprocess.pixels(load_image(p), channels) for p in paths])
     with torch.inference_mode():
-        return float(model.net.forward_layers(x, [first])[first].abs().mean())
+        return float(net.forward_layers(x, [first])[first].abs().mean())
 
 
 def gray(cfg: RunConfig) -> StudyRecord:
@@ -148,7 +151,7 @@ def gray(cfg: RunConfig) -> StudyRecord:
         f = _Features(replace(cfg, gray=mode), [(layer, cfg.pool) for layer in cfg.layers])
         s = f.score(f.x())
         feats[mode] = f.x(l2=False)
-        rows.append({"gray": mode, "accuracy": s.accuracy, "conv1_mean_abs": _conv1_scale(cfg, mode, f.paths[:8])})
+        rows.append({"gray": mode, "accuracy": s.accuracy, "conv1_mean_abs": _conv1_scale(f, f.paths[:8])})
     ref = feats["replicate"]
     for r in rows:
         r["conv1_scale_vs_replicate"] = round(r["conv1_mean_abs"] / rows[0]["conv1_mean_abs"], 4)
