@@ -20,25 +20,26 @@ def cache(feature_cache):
 @pytest.fixture(scope="module")
 def small_run(shared_dir, cache):
     cfg = RunConfig(data=str(shared_dir / "data" / "15scene"), model="vgg16", weights="imagenet-conv",
-                    layers=["pool5"], limit_per_class=3, cache=cache, workers=0)
+                    layers=["pool5"], limit_per_class=3, input_size=112, cache=cache, workers=0)
     return run_experiment(cfg)
 
 
 def test_vgg16_pool5_svm_is_far_above_chance_on_a_real_subset(small_run):
-    # measured 0.8667 (3 images per class and split: 45 train / 45 test); chance is 1/15 = 0.067
-    assert small_run.accuracy >= 0.65
+    # measured 0.7111 at a 112 crop on Zen 1 (3 images per class and split: 45 train / 45 test); chance
+    # is 1/15 = 0.067. Five images of margin
+    assert small_run.accuracy >= 0.6
     run = small_run.runs[0]
     assert (run.train_images, run.test_images) == (45, 45)
     assert np.array(run.confusion_matrix).sum() == 45 and len(run.per_class_accuracy) == 15
     prov = small_run.provenance
     assert prov.weights_sha256.startswith("2ecbe4ce") and prov.pretrained_up_to == "pool5"
-    assert prov.extra["feature_specs"][0]["preprocess"].startswith("crop:256/224")
+    assert prov.extra["feature_specs"][0]["preprocess"].startswith("crop:128/112")
     assert small_run.feature_dim == 512
 
 
 def test_cross_validated_C_never_sees_the_test_set(shared_dir, cache):
     cfg = RunConfig(data=str(shared_dir / "data" / "15scene"), model="vgg16", weights="imagenet-conv",
-                    layers=["pool5"], limit_per_class=3, cache=cache, workers=0)
+                    layers=["pool5"], limit_per_class=3, input_size=112, cache=cache, workers=0)
     dataset, _, ext = extract_dataset(cfg, [("pool5", "avg")])
     x, y = assemble(ext, [("pool5", "avg")], slice(None), True), dataset.labels[ext.ok]
     splits = make_splits(y, dataset.split[ext.ok], "fixed")
@@ -48,13 +49,14 @@ def test_cross_validated_C_never_sees_the_test_set(shared_dir, cache):
     b = fit_and_evaluate(x, scrambled, splits, dataset.classes, [""] * len(y), C="auto").runs[0]
     # scrambling the test labels changes the test score but not a single number of the C selection
     assert a.cv == b.cv and a.C == b.C and a.C in a.cv["grid"]
-    assert a.accuracy > b.accuracy + 0.3  # measured 0.8667 against 0.1111
+    assert a.accuracy > b.accuracy + 0.3  # measured 0.6889 against 0.1333
 
 
 def test_run_command_writes_json_and_confusion_figure(shared_dir, cache, tmp_path, capsys):
     out = tmp_path / "run"
     code = main(["run", "--data", str(shared_dir / "data" / "15scene"), "--weights", "imagenet-conv",
-                 "--limit-per-class", "3", "--cache", cache, "--out", str(out), "--quiet", "--workers", "0"])
+                 "--limit-per-class", "3", "--input-size", "112", "--cache", cache, "--out", str(out), "--quiet",
+                 "--workers", "0"])
     assert code == 0
     printed = capsys.readouterr().out
     assert "accuracy 0." in printed and "pretrained up to pool5" in printed
@@ -83,22 +85,22 @@ def test_strict_makes_a_bad_file_fatal_and_names_it(shared_dir, tmp_path, cache,
 
 def test_random_protocol_reports_mean_and_std(shared_dir, cache):
     cfg = RunConfig(data=str(shared_dir / "data" / "15scene"), model="vgg16", weights="imagenet-conv",
-                    layers=["pool5"], limit_per_class=3, cache=cache, workers=0, protocol="random:3",
+                    layers=["pool5"], limit_per_class=3, input_size=112, cache=cache, workers=0, protocol="random:3",
                     train_per_class=4)
     r = run_experiment(cfg)
     assert len(r.runs) == 3 and r.accuracy_std > 0
     assert [run.train_images for run in r.runs] == [60] * 3
-    assert r.accuracy > 0.5  # measured 0.9111 ± 0.0385 (60 train / 30 test images per split)
+    assert r.accuracy > 0.5  # measured 0.6889 ± 0.0509 at a 112 crop (60 train / 30 test images per split)
 
 
 def test_run_reads_a_feature_store_and_agrees_with_direct_extraction(shared_dir, cache, tmp_path, capsys):
     data = str(shared_dir / "data" / "15scene")
-    common = ["--weights", "imagenet-conv", "--layer", "pool5", "--cache", cache, "--quiet"]
-    assert main(["extract", "--data", data, "--limit-per-class", "3", "--out", str(tmp_path / "store"),
+    common = ["--weights", "imagenet-conv", "--layer", "pool1", "--cache", cache, "--quiet"]
+    assert main(["extract", "--data", data, "--limit-per-class", "1", "--out", str(tmp_path / "store"),
                  "--workers", "0", *common]) == 0
     assert main(["run", "--features", str(tmp_path / "store"), "--out", str(tmp_path / "a"), *common]) == 0
     assert "read from the store" in capsys.readouterr().out
-    assert main(["run", "--data", data, "--limit-per-class", "3", "--out", str(tmp_path / "b"), "--workers", "0",
+    assert main(["run", "--data", data, "--limit-per-class", "1", "--out", str(tmp_path / "b"), "--workers", "0",
                  *common]) == 0
     a, b = (json.loads((tmp_path / d / "result.json").read_text()) for d in "ab")
     assert a["accuracy"] == b["accuracy"] and a["runs"][0]["confusion_matrix"] == b["runs"][0]["confusion_matrix"]
