@@ -147,7 +147,7 @@ def test_a_users_module_round_trips_through_its_saved_state_dict(cfg, tmp_path):
     clf = load_classifier(tmp_path / "m", module=TinyNet(), cache=cfg.cache, workers=0)
     assert clf.model.weights_id == trained.model.weights_id
     test = [trained.paths[i] for i in trained.splits[0].test]
-    _, _, ext = extract_dataset(replace(cfg, layers=["pool"]), trained.outputs, (trained.dataset, trained.model))
+    _, _, ext = extract_dataset(replace(cfg, layers=["pool"]), trained.outputs, trained.dataset, trained.model)
     x = assemble(ext, trained.outputs, slice(None), True)[trained.splits[0].test]
     assert list(clf.predict(test)) == list(np.asarray(clf.classes_, dtype=object)[trained.pipelines[0].predict(x)])
     with pytest.raises(ModelFolderError, match=r"backbone.safetensors: does not fit the given Sequential \(missing \['0.bias', '0.weight'\]"):

@@ -52,10 +52,11 @@ def default_layers(model) -> tuple[list[str], str]:
     return [layer], why
 
 
-def extract_dataset(cfg: RunConfig, outputs: list[tuple[str, str]], loaded: tuple | None = None):
+def extract_dataset(cfg: RunConfig, outputs: list[tuple[str, str]], dataset=None, model=None):
     """The dataset and its features for ``outputs`` (cached), with bad files reported (fatal with ``strict``);
-    ``loaded``: the (dataset, model) already loaded for ``cfg``."""
-    dataset, model = loaded or (load_dataset(cfg.data, cfg.limit_per_class), load_run_model(cfg))
+    ``dataset``, ``model``: those already loaded for ``cfg`` (else loaded here)."""
+    dataset = dataset or load_dataset(cfg.data, cfg.limit_per_class)
+    model = model or load_run_model(cfg)
     ext = Extractor.from_run(cfg, model, outputs, dataset).extract(dataset.paths)
     if ext.bad and cfg.strict:
         path, reason = ext.bad[0]
@@ -155,7 +156,7 @@ def train_experiment(cfg: RunConfig, log: Callable[[str], None] = lambda msg: No
         model = model or load_run_model(cfg)
         cfg, chosen = fill_defaults(cfg, lambda: default_layers(model), dataset.has_fixed_split, log, dataset.root)
         outputs = [(layer, cfg.pool) for layer in cfg.layers]
-        dataset, model, ext = extract_dataset(cfg, outputs, (dataset, model))
+        dataset, model, ext = extract_dataset(cfg, outputs, dataset, model)
         classes, y_all, split = dataset.classes, dataset.labels[ext.ok], dataset.split[ext.ok]
         paths = [str(dataset.paths[i]) for i in ext.ok]
         source = {**model.provenance(), "label": model.label(), "dataset": dataset.describe()}

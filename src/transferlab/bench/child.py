@@ -124,7 +124,7 @@ def _child_extract(spec: dict, cfg: BenchConfig, paths: list[Path], work: Path) 
                     calibration=spec["calibration"] if runtime == "int8" else None)
     if name == "network":  # decoded beforehand: the network alone
         run = ext.runner()
-        x = torch.stack([ext.preprocess.pixels(load_image(p), ext.channels) for p in paths])
+        x = torch.stack([ext.pixels(load_image(p)) for p in paths])
         run(x[:cfg.batch_size])  # warm-up
         t = time.perf_counter()
         feats = [run(x[i:i + cfg.batch_size])[0] for i in range(0, len(x), cfg.batch_size)]

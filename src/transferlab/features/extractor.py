@@ -183,6 +183,10 @@ class Extractor:
                       calibration=calibration)
         return cls(model, outputs, **(kwargs | overrides))
 
+    def pixels(self, img: Image.Image) -> torch.Tensor:
+        """One decoded image as the network's input: this extractor's preprocessing and gray channels."""
+        return self.preprocess.pixels(img, self.channels)
+
     def output_dims(self) -> dict[tuple[str, str], int]:
         """Feature length of each output (one forward pass of a blank image of the crop size)."""
         if self.preprocess.mode == "native" and any(pool == "flatten" for _, pool in self.outputs):
@@ -203,7 +207,7 @@ class Extractor:
                              "the run, extract and study commands pick them from the train/ split)")
         if self.preprocess.mode == "native":
             raise ValueError("runtime 'int8' calibrates one graph for one input size: use --resize crop or resize")
-        return file_calibration(paths, lambda img: self.preprocess.pixels(img, self.channels).numpy(),
+        return file_calibration(paths, lambda img: self.pixels(img).numpy(),
                                 recipe_for(self.model.net))
 
     def spec(self, layer: str, pool: str) -> dict:

@@ -77,7 +77,7 @@ def load_members(cfg: RunConfig, backbones, views=(PLAIN,), time_forward: bool =
             model.preprocess = view_preprocess(model.preprocess, view)
             layers = layers or model.net.layer_names()[-1:]
             run = replace(cfg, model=name, weights=tag, layers=layers)
-            _, model, ext = extract_dataset(run, [(layer, cfg.pool) for layer in layers], (dataset, model))
+            _, model, ext = extract_dataset(run, [(layer, cfg.pool) for layer in layers], dataset, model)
             first = first or model
             oks.append(ext.ok)
             ms = forward_ms(model, layers, model.preprocess.crop) if time_forward and view == PLAIN else 0.0

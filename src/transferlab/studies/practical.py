@@ -12,7 +12,7 @@ import torch
 
 from transferlab.classify.estimators import C_GRID, CLASSIFIERS
 from transferlab.config import RunConfig
-from transferlab.data.datasets import load_dataset, make_splits
+from transferlab.data.datasets import make_splits
 from transferlab.data.images import load_image
 from transferlab.experiment import assemble, extract_dataset, fit_and_evaluate
 from transferlab.features.extractor import numerics_record
@@ -29,8 +29,7 @@ class _Features:
 
     def __init__(self, cfg: RunConfig, outputs, model=None):
         self.cfg, self.outputs = cfg, list(outputs)
-        loaded = (load_dataset(cfg.data, cfg.limit_per_class), model) if model else None  # loaded for cfg already
-        self.dataset, self.model, self.ext = extract_dataset(cfg, self.outputs, loaded)
+        self.dataset, self.model, self.ext = extract_dataset(cfg, self.outputs, model=model)
         self.y = self.dataset.labels[self.ext.ok]
         self.splits = make_splits(self.y, self.dataset.split[self.ext.ok], cfg.protocol, cfg.train_per_class,
                                   cfg.seed)
