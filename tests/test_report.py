@@ -4,9 +4,9 @@ Chromium).
 
 The run, the layers, pre-training, test-time augmentation (tta) and training-set augmentation (augment) studies
 and the fine-tuning are real: ``transferlab run``, ``study`` (at a 112 crop) and ``finetune`` (head, 2 epochs) on 3
-images per class of 15 Scene with EfficientNet-Lite0, through the CLI. The gray, C and pooling studies are SYNTHETIC TEST FIXTURES
-written below (marked ``"_fixture"``; the report flags them), for what the real subset cannot show cheaply: fixed
-values, a study without figure, markup in a note.
+images per class of 15 Scene with EfficientNet-Lite0, through the CLI. The gray, C and pooling studies are SYNTHETIC
+TEST FIXTURES written below (marked ``"_fixture"``; the report flags them), for what the real subset cannot show
+cheaply: fixed values, a study without figure, markup in a note.
 """
 from __future__ import annotations
 

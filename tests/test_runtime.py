@@ -39,18 +39,22 @@ def scene_paths(shared_dir):
     return [sorted((root / c).glob("*.jpg"))[0] for c in ("coast", "forest", "kitchen", "street")]
 
 
+def _pixels(paths, models, size: int | None = None) -> torch.Tensor:
+    """VGG16's input for ``paths`` at its own crop, or at ``size``."""
+    pre = models("vgg16", "imagenet-conv").preprocess.with_size(size)
+    return torch.stack([pre.pixels(load_image(p)) for p in paths])
+
+
 @pytest.fixture(scope="module")
 def batch(scene_paths, models):
-    pre = models("vgg16", "imagenet-conv").preprocess
-    return torch.stack([pre.pixels(load_image(p)) for p in scene_paths])
+    return _pixels(scene_paths, models)
 
 
 @pytest.fixture(scope="module")
 def small_batch(scene_paths, models):
     """The same images at a 112 crop: a quarter of the arithmetic for the runtimes whose numerics do not depend on
     the input size (PyTorch's bf16 fallback on CPUs without oneDNN bf16 kernels is slow)."""
-    pre = models("vgg16", "imagenet-conv").preprocess.with_size(112)
-    return torch.stack([pre.pixels(load_image(p)) for p in scene_paths])
+    return _pixels(scene_paths, models, 112)
 
 
 def _features(runtime: str, x: torch.Tensor, outputs=OUTPUTS, gray="replicate", model=None):

@@ -55,8 +55,8 @@ def default_layers(model) -> tuple[list[str], str]:
 def extract_dataset(cfg: RunConfig, outputs: list[tuple[str, str]], dataset=None, model=None):
     """The dataset and its features for ``outputs`` (cached), with bad files reported (fatal with ``strict``);
     ``dataset``, ``model``: those already loaded for ``cfg`` (else loaded here)."""
-    dataset = dataset or load_dataset(cfg.data, cfg.limit_per_class)
-    model = model or load_run_model(cfg)
+    dataset = load_dataset(cfg.data, cfg.limit_per_class) if dataset is None else dataset
+    model = load_run_model(cfg) if model is None else model
     ext = Extractor.from_run(cfg, model, outputs, dataset).extract(dataset.paths)
     if ext.bad and cfg.strict:
         path, reason = ext.bad[0]

@@ -17,20 +17,22 @@ def _kernel_rgb(k: np.ndarray) -> np.ndarray:
     return np.clip(0.5 + 0.5 * k.transpose(1, 2, 0) / m, 0, 1)
 
 
-def _tiles(patches: list[np.ndarray], cols: int, label_rows: int) -> tuple[np.ndarray, int, int]:
+def _tiles(patches: list[np.ndarray], cols: int, label_rows: int) -> tuple[np.ndarray, list[tuple[float, float]]]:
     """RGB patches tiled ``cols`` to a row on a transparent RGBA canvas, each scaled up to about 12 pixels, with
-    room under each row for ``label_rows`` lines of labels; also the tile pitch across and down (pixels)."""
+    room under each row for ``label_rows`` lines of labels; also where each patch's label goes (its bottom centre,
+    in canvas pixels)."""
     kh, kw = patches[0].shape[:2]
     s = max(1, round(12 / max(kh, kw)))
-    gap, band = 3, 5 * label_rows
-    dx, dy = kw * s + gap, kh * s + band
-    rows = math.ceil(len(patches) / cols)
-    canvas = np.zeros((rows * dy, cols * dx - gap, 4))
+    h, w, gap = kh * s, kw * s, 3
+    dx, dy = w + gap, h + 5 * label_rows
+    canvas = np.zeros((math.ceil(len(patches) / cols) * dy, cols * dx - gap, 4))
+    anchors = []
     for i, p in enumerate(patches):
-        r, c = divmod(i, cols)
-        canvas[r * dy: r * dy + kh * s, c * dx: c * dx + kw * s, :3] = p.repeat(s, 0).repeat(s, 1)
-        canvas[r * dy: r * dy + kh * s, c * dx: c * dx + kw * s, 3] = 1
-    return canvas, dx, dy
+        y, x = (k * d for k, d in zip(divmod(i, cols), (dy, dx)))
+        canvas[y: y + h, x: x + w, :3] = p.repeat(s, 0).repeat(s, 1)
+        canvas[y: y + h, x: x + w, 3] = 1
+        anchors.append((x + w / 2, y + h + 0.5))
+    return canvas, anchors
 
 
 def filters_figure(weight: np.ndarray, groups: list[KernelGroup], title: str) -> Figure:
@@ -47,15 +49,12 @@ def filters_figure(weight: np.ndarray, groups: list[KernelGroup], title: str) ->
         edge = g == "oriented edge"
         if edge:
             members = sorted(members, key=lambda d: d.gradient_angle)
-        canvas, dx, dy = _tiles([_kernel_rgb(weight[d.index]) for d in members], cols, 2 if edge else 1)
+        canvas, anchors = _tiles([_kernel_rgb(weight[d.index]) for d in members], cols, 2 if edge else 1)
         ax.imshow(canvas, interpolation="nearest", extent=(0, canvas.shape[1], canvas.shape[0], 0))
-        ax.set_xlim(0, cols * dx)
         ax.set_axis_off()
-        tile_h = canvas.shape[0] / rows_per[g] - 5 * (2 if edge else 1)
-        for i, d in enumerate(members):
-            r, c = divmod(i, cols)
+        for d, (x, y) in zip(members, anchors):
             label = f"#{d.index}" + (f"\n{d.gradient_angle:.0f}°" if edge else "")
-            ax.text(c * dx + (dx - 3) / 2, r * dy + tile_h + 0.5, label, fontsize=6, ha="center", va="top")
+            ax.text(x, y, label, fontsize=6, ha="center", va="top")
         ax.set_title(f"{g}: {len(members)} filters", fontsize=9, loc="left")
     fig.suptitle(title, fontsize=10)
     return fig
