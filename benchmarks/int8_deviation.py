@@ -7,7 +7,8 @@ for comparison).
     # e.g. vgg16 imagenet-conv pool5 200 64 onnx,int8    efficientnet_lite0 imagenet avgpool 200 64
 Calibration: N_CALIBRATION training images (evenly spaced); evaluation: N_EVAL test images spread over the split;
 speed: the first SPEED_IMAGES of them, ROUNDS rounds. Variants (default: all): ``onnx`` (fp32), ``int8`` (the
-recipe ``--runtime int8`` uses on this CPU), ``int8-rr`` (7-bit int8 weights, every node quantized: the recipe
+recipe ``--runtime int8`` uses on this CPU), ``int8-no-vnni`` (the one it uses on a CPU without VNNI: on a CPU
+with VNNI, both recipes side by side), ``int8-rr`` (7-bit int8 weights, every node quantized: the recipe
 before the per-family rules), ``int8-rr-fp32`` (the family's float convolutions, 7-bit int8 weights for the
 rest), ``int8-project-u8`` (the family's recipe with 8-bit uint8 weights for EfficientNet-Lite's projections
 only, the 1×1 convolutions that end each block), ``int8-all-u8`` (uint8 weights for its depthwise
@@ -37,6 +38,7 @@ SPEED_IMAGES, ROUNDS = 16, 5
 VARIANTS = {
     "onnx": None,
     "int8": recipe_for,
+    "int8-no-vnni": lambda net: recipe_for(net, vnni=False),
     "int8-rr": lambda net: Recipe(reduce_range=True),
     "int8-rr-fp32": lambda net: dataclasses.replace(recipe_for(net), u8=()),
     "int8-project-u8": lambda net: dataclasses.replace(recipe_for(net), u8=("_project_conv",)),

@@ -24,7 +24,7 @@ from transferlab.data.transforms import Preprocess
 from transferlab.deploy.pipeline import LUMA, PipelineNet, prepare, preprocess_steps
 from transferlab.features import quantize
 from transferlab.features.quantize import pick_calibration, recipe_for
-from transferlab.features.runtimes import TOLERANCE, onnx_key
+from transferlab.features.runtimes import onnx_key
 from transferlab.features.transformer import FeatureExtractor
 from transferlab.models.builder import load_model
 
@@ -172,26 +172,29 @@ def test_exported_graph_scores_and_metadata(fitted, exported):
 def test_int8_graph_agrees_with_fp32_labels(fitted, exported_int8):
     scores, labels = run_pipeline(exported_int8, fitted["images"])
     agree = (labels == fitted["labels"]).mean()
-    # measured (16 calibration images, the recipe without VNNI): 58 of 60 labels equal, largest score difference
-    # 0.23 (scores within -1.4..0.7), the scores' deviation on calibration images 0.030; two more labels may flip
+    # measured (16 calibration images): 58 of 60 labels equal, largest score difference 0.23 (scores within
+    # -1.4..0.7), the scores' deviation on calibration images 0.030 (Zen 3, the recipe without VNNI); 59 of 60, 0.234
+    # and 0.0353 (Zen 4, AVX-512 VNNI: 8-bit weights). Two more labels may flip; the deviation within 1.7× the larger
     assert agree >= 56 / 60, agree
     assert np.abs(scores - fitted["scores"]).max() < 0.35
     prov = read_metadata(exported_int8)["provenance"]
     assert prov["numerics"] == "int8" and prov["calibration"]["images"] == 16
     assert prov["calibration"]["recipe"] == recipe_for(fitted["net"].model.net).tag
-    assert prov["int8_deviation"]["value"] < TOLERANCE["int8"]
+    assert 0 < prov["int8_deviation"]["value"] <= 0.06
 
 
 def test_int8_recipe_depends_on_the_isa_and_the_family(monkeypatch, models):
     vgg, lite = models("vgg16", "imagenet-conv").net, models("efficientnet_lite0", "imagenet").net
     monkeypatch.setattr(quantize, "has_vnni", lambda: False)
     assert recipe_for(vgg).tag == "ort-qdq-u8s8-perchannel-minmax-rr"  # 7-bit weights: no u8×s8 saturation
-    assert recipe_for(lite).tag == ("ort-qdq-u8s8-perchannel-minmax-rr-efficientnetlite-fp32:_conv_stem+_blocks.0+"
-                                    "_blocks.1+_blocks.2-u8:_expand_conv+_project_conv+_conv_head")
+    without_vnni = ("ort-qdq-u8s8-perchannel-minmax-rr-efficientnetlite-fp32:_conv_stem+_blocks.0+_blocks.1+"
+                    "_blocks.2-u8:_expand_conv+_project_conv+_conv_head")
+    assert recipe_for(lite).tag == without_vnni
     monkeypatch.setattr(quantize, "has_vnni", lambda: True)
     assert recipe_for(vgg).tag == "ort-qdq-u8s8-perchannel-minmax"  # full 8-bit weights, no "rr"
     assert recipe_for(lite).tag == ("ort-qdq-u8s8-perchannel-minmax-efficientnetlite-fp32:"
                                     "_conv_stem+_blocks.0+_blocks.1+_blocks.2")  # no uint8 weights either
+    assert recipe_for(lite, vnni=False).tag == without_vnni  # the other CPU's recipe, asked for on this one
     hashes, batches = ["a", "b"], lambda: iter(())
     # the recipe keys the calibration identity, so graphs and features of two recipes never mix
     assert quantize.Calibration.of(hashes, batches, recipe_for(vgg)).hash != quantize.Calibration.of(

@@ -104,10 +104,11 @@ def _under(name: str, paths: Sequence[str]) -> bool:
     return any(f".{p}." in f".{name}" for p in paths)
 
 
-def recipe_for(net) -> Recipe:
-    """The recipe for a backbone on this CPU: int8 weights of 8 bits with VNNI; without, of 7 bits, and uint8
-    ones of 8 bits for the family's ``int8_avx2_u8`` module paths; the family's float ones (``int8_fp32``)."""
-    vnni = has_vnni()
+def recipe_for(net, vnni: bool | None = None) -> Recipe:
+    """The recipe for a backbone on this CPU (or on one with or without ``vnni``): int8 weights of 8 bits with
+    VNNI; without, of 7 bits, and uint8 ones of 8 bits for the family's ``int8_avx2_u8`` module paths; the
+    family's float ones (``int8_fp32``)."""
+    vnni = has_vnni() if vnni is None else vnni
     fp32, u8 = tuple(getattr(net, "int8_fp32", ())), () if vnni else tuple(getattr(net, "int8_avx2_u8", ()))
     return Recipe(reduce_range=not vnni, family=type(net).__name__.lower() if fp32 or u8 else "", fp32=fp32, u8=u8)
 
