@@ -169,8 +169,8 @@ def test_accuracy_per_numerics_on_a_real_subset(bench):
     rows = {r["config"]: r for r in res["rows"]}
     for name in CONFIGS[3:]:
         assert rows[name]["accuracy"] == acc[rows[name]["numerics"]]["accuracy"]
-    # measured 0.4667 (7 of 15) in fp32, bf16 and int8 alike, in two runs (Zen 3) and on Zen 4; chance 0.067. Two images of margin,
-    # and the inexact numerics within two images of fp32
+    # measured 0.4667 (7 of 15) in fp32, bf16 and int8 alike, in two runs (Zen 3) and on Zen 4; chance 0.067. Two
+    # images of margin, and the inexact numerics within two images of fp32
     assert acc["fp32"]["accuracy"] >= 5 / 15 - 1e-9
     for numerics in ("bf16", "int8"):
         assert abs(acc[numerics]["accuracy"] - acc["fp32"]["accuracy"]) <= 2 / 15 + 1e-9, numerics

@@ -32,7 +32,6 @@ def test_sorted_folder_names_would_mislabel_but_matching_does_not(tmp_path, shar
         assert {p.parent.name.casefold() for p in np.array(ds.paths)[ds.labels == label]} == {ds.classes[label].casefold()}
 
 
-
 def test_split_folders_are_found_whatever_their_case(tmp_path, shared_dir):
     src = sorted((shared_dir / "data" / "15scene" / "train" / "Coast").iterdir())[:3]
     for side, n in (("Train", 2), ("TEST", 1)):
@@ -42,6 +41,7 @@ def test_split_folders_are_found_whatever_their_case(tmp_path, shared_dir):
     ds = load_dataset(tmp_path)
     # the fixed split, not two classes named Train and TEST
     assert ds.classes == ["coast"] and ds.split.tolist() == ["train", "train", "test"]
+
 
 def test_class_on_one_side_only_and_empty_class_are_named(tmp_path):
     (tmp_path / "train" / "forest").mkdir(parents=True)
